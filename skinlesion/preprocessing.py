@@ -1,0 +1,85 @@
+"""The one preprocessing definition: how an RGB image becomes a model input tensor.
+
+Training and serving both call `Preprocessor.convert_to_tensor`, so a file gives the same
+tensor on both sides. It plugs into `keras_image_helper`'s preprocessor interface, but
+resizes bilinearly (the helper's default is nearest-neighbour, which aliases fine texture).
+Only numpy and Pillow are needed: the serving side imports this without TensorFlow.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from keras_image_helper.base import BasePreprocessor
+from PIL import Image
+
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+# torchvision's ImageNet statistics: the pretrained MobileNetV2 weights expect them.
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def _scale_torch(x: np.ndarray) -> np.ndarray:
+    return (x / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def _scale_tf(x: np.ndarray) -> np.ndarray:
+    return x / np.float32(127.5) - np.float32(1.0)
+
+
+def _scale_none(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+SCALINGS = {"torch": _scale_torch, "tf": _scale_tf, "none": _scale_none}
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a model expects; stored in its model card."""
+
+    input_size: tuple[int, int] = (224, 224)  # (width, height)
+    resize: str = "bilinear"
+    scaling: str = "torch"
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESAMPLING:
+            raise ValueError(f"unknown resize filter {self.resize!r}; one of {sorted(RESAMPLING)}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"unknown scaling {self.scaling!r}; one of {sorted(SCALINGS)}")
+        width, height = self.input_size
+        if width < 1 or height < 1:
+            raise ValueError(f"input size must be positive, got {self.input_size}")
+
+    def to_card(self) -> dict[str, Any]:
+        return {"input_size": list(self.input_size), "resize": self.resize, "scaling": self.scaling}
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> "PreprocessSpec":
+        width, height = card["input_size"]
+        return cls(input_size=(int(width), int(height)), resize=card["resize"], scaling=card["scaling"])
+
+
+class Preprocessor(BasePreprocessor):
+    """keras-image-helper preprocessor driven by a `PreprocessSpec`."""
+
+    def __init__(self, spec: PreprocessSpec) -> None:
+        super().__init__(target_size=spec.input_size)
+        self.spec = spec
+
+    def resize_image(self, img: Image.Image) -> Image.Image:
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        return img.resize(self.spec.input_size, RESAMPLING[self.spec.resize])
+
+    def resized_array(self, img: Image.Image) -> np.ndarray:
+        """The resized image as uint8 HxWx3: what training caches before scaling."""
+        return np.asarray(self.resize_image(img), dtype=np.uint8)
+
+    def preprocess(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (keras-image-helper's name)
+        return SCALINGS[self.spec.scaling](np.asarray(X, dtype=np.float32)).astype(np.float32)
