@@ -1,0 +1,82 @@
+"""Image bytes -> RGB Pillow image, refusing anything that could exhaust the function.
+
+Shared with training, so a file decodes identically on both sides.
+"""
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from skinlesion.serving.errors import NotAnImage, TooLarge, UndecodableImage
+
+DEFAULT_MAX_PIXELS = 40_000_000
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
+
+# Truncated files must fail loudly rather than be padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode the first frame of an image file to RGB with EXIF orientation applied.
+
+    The pixel count is checked from the header before any pixel is decoded, so a small
+    file that declares a huge canvas (a decompression bomb) costs nothing.
+    """
+    if not data:
+        raise NotAnImage("the image is empty")
+    try:
+        with warnings.catch_warnings():
+            # Our own cap is far below Pillow's bomb threshold; its warning is noise here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=sorted(ACCEPTED_FORMATS))
+    except UnidentifiedImageError:
+        raise NotAnImage(
+            "the data is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)"
+        ) from None
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the image has more than {max_pixels:,} pixels", code="too_many_pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UndecodableImage(f"the image header cannot be read: {exc}") from None
+
+    width, height = img.size
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
+            code="too_many_pixels",
+        )
+    if width < 1 or height < 1:
+        raise UndecodableImage(f"the image has an empty size {width}x{height}")
+    try:
+        img.load()  # first frame only: animated GIFs and multi-page TIFFs are not expanded
+        img = _apply_orientation(img)
+        return _to_rgb(img)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise UndecodableImage(f"the image data is corrupt or truncated: {exc}") from None
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img)
+    except (KeyError, ValueError, TypeError, SyntaxError):
+        return img  # a broken EXIF block should not make an otherwise good image unusable
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # Pillow's own conversion clips 16-bit values at 255; rescale the full range instead.
+        pixels = np.asarray(img, dtype=np.float64)
+        peak = pixels.max() if pixels.size else 0.0
+        scale = 255.0 / 65535.0 if peak > 255.0 else 1.0
+        grey = np.clip(pixels * scale, 0.0, 255.0).round().astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
