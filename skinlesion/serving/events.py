@@ -1,0 +1,165 @@
+"""Lambda events in, Lambda responses out: direct invocations and every HTTP front door.
+
+Understood: a direct invocation's JSON object; API Gateway REST proxy (v1) and HTTP API (v2)
+events and Lambda Function URL events, with a JSON body, a base64 body, or a raw image body
+sent with an `image/*` content type.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from skinlesion.serving.config import Settings
+from skinlesion.serving.errors import BadRequest, MethodNotAllowed, ServiceError, TooLarge
+
+USAGE = "send a JSON object with 'url' (an http(s) image URL), 'image' (base64 of the file) or 'instances'"
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to classify: exactly one of a URL to fetch or the file's bytes."""
+
+    url: str | None = None
+    image: bytes | None = None
+
+    @property
+    def source(self) -> str:
+        return "url" if self.url is not None else "image"
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A batch keeps per-item parse errors in place so the other items are still answered."""
+
+    items: list[ImageRequest | ServiceError]
+    batch: bool
+
+
+def is_http_event(event: Any) -> bool:
+    if not isinstance(event, dict):
+        return False
+    context = event.get("requestContext")
+    return "httpMethod" in event or "routeKey" in event or (isinstance(context, dict) and "http" in context)
+
+
+def http_method(event: dict[str, Any]) -> str:
+    method = event.get("httpMethod")
+    if method is None:
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, dict) else None
+        method = http.get("method") if isinstance(http, dict) else None
+    return str(method or "POST").upper()
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return ""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name:
+            return str(value)
+    return ""
+
+
+def parse_http_event(event: dict[str, Any], settings: Settings) -> ParsedRequest:
+    method = http_method(event)
+    if method != "POST":
+        raise MethodNotAllowed(f"use POST, not {method}")
+    body = event.get("body")
+    if body is None or body == "":
+        raise BadRequest(f"the request body is empty; {USAGE}", code="empty_body")
+    if not isinstance(body, str):
+        raise BadRequest("the request body must be a string", code="invalid_body")
+    if len(body) > settings.max_body_bytes * 4 // 3 + 4:
+        raise TooLarge(
+            f"the request body is larger than {settings.max_body_bytes:,} bytes", code="body_too_large"
+        )
+    if event.get("isBase64Encoded"):
+        raw = _b64decode(body, "the request body")
+    else:
+        raw = body.encode("utf-8", errors="surrogateescape")
+    if len(raw) > settings.max_body_bytes:
+        raise TooLarge(
+            f"the request body is larger than {settings.max_body_bytes:,} bytes", code="body_too_large"
+        )
+    content_type = _header(event, "content-type").split(";", 1)[0].strip().lower()
+    if content_type.startswith("image/") or content_type == "application/octet-stream":
+        return ParsedRequest([ImageRequest(image=raw)], batch=False)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"the request body is not valid JSON; {USAGE}", code="invalid_json") from None
+    return parse_payload(payload, settings)
+
+
+def parse_payload(payload: Any, settings: Settings) -> ParsedRequest:
+    if not isinstance(payload, dict):
+        raise BadRequest(USAGE, code="invalid_request")
+    if "instances" not in payload:
+        return ParsedRequest([parse_item(payload, settings)], batch=False)
+    instances = payload["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest("'instances' must be a non-empty list", code="invalid_request")
+    if len(instances) > settings.max_batch:
+        raise TooLarge(
+            f"a batch holds at most {settings.max_batch} instances, got {len(instances)}",
+            code="batch_too_large",
+        )
+    items: list[ImageRequest | ServiceError] = []
+    for instance in instances:
+        try:
+            items.append(parse_item(instance, settings))
+        except ServiceError as error:
+            items.append(error)
+    return ParsedRequest(items, batch=True)
+
+
+def parse_item(item: Any, settings: Settings) -> ImageRequest:
+    if not isinstance(item, dict):
+        raise BadRequest(USAGE, code="invalid_request")
+    if ("url" in item) == ("image" in item):
+        raise BadRequest("give exactly one of 'url' or 'image'", code="invalid_request")
+    if "url" in item:
+        if not isinstance(item["url"], str) or not item["url"].strip():
+            raise BadRequest("'url' must be a non-empty string", code="invalid_url")
+        return ImageRequest(url=item["url"])
+    value = item["image"]
+    if not isinstance(value, str) or not value:
+        raise BadRequest("'image' must be a non-empty base64 string", code="invalid_base64")
+    if value.startswith("data:"):
+        header, _, value = value.partition(",")
+        if not header.endswith(";base64"):
+            raise BadRequest("a data URI in 'image' must be base64-encoded", code="invalid_base64")
+    if len(value) > settings.max_image_bytes * 4 // 3 + 4 + value.count("\n") + value.count("\r"):
+        raise TooLarge(f"the image is larger than {settings.max_image_bytes:,} bytes", code="image_too_large")
+    data = _b64decode(value, "'image'")
+    if len(data) > settings.max_image_bytes:
+        raise TooLarge(f"the image is larger than {settings.max_image_bytes:,} bytes", code="image_too_large")
+    return ImageRequest(image=data)
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    compact = "".join(text.split())
+    altchars = b"-_" if ("-" in compact or "_" in compact) else None
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{what} is not valid base64", code="invalid_base64") from None
+
+
+def http_response(payload: dict[str, Any], status: int, settings: Settings) -> dict[str, Any]:
+    """API Gateway / Function URL response. CORS headers come from here: API Gateway's CORS
+    setting does not add them to proxy responses."""
+    headers = {
+        "Content-Type": "application/json",
+        "Access-Control-Allow-Origin": settings.cors_allow_origin,
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Api-Key",
+    }
+    if settings.cors_allow_origin != "*":
+        headers["Vary"] = "Origin"
+    body = json.dumps(payload) if status != 204 else ""
+    return {"statusCode": status, "headers": headers, "body": body, "isBase64Encoded": False}
