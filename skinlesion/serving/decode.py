@@ -12,7 +12,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from skinlesion.serving.errors import NotAnImage, TooLarge, UndecodableImage
 
 DEFAULT_MAX_PIXELS = 40_000_000
-ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
+# Multi-picture JPEGs from cameras (MPO) open through the JPEG decoder.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 
 # Truncated files must fail loudly rather than be padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -30,7 +31,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
         with warnings.catch_warnings():
             # Our own cap is far below Pillow's bomb threshold; its warning is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=sorted(ACCEPTED_FORMATS))
+            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise NotAnImage(
             "the data is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)"
@@ -72,7 +73,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         peak = pixels.max() if pixels.size else 0.0
         scale = 255.0 / 65535.0 if peak > 255.0 else 1.0
         grey = np.clip(pixels * scale, 0.0, 255.0).round().astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
+        return Image.fromarray(grey).convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -196,6 +196,8 @@ def _read_body(response: http.client.HTTPResponse, limits: FetchLimits, deadline
             raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s")
         chunk = response.read1(CHUNK_BYTES)
         if not chunk:
+            if time.monotonic() >= deadline:  # the watchdog closed the socket under us
+                raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s")
             break
         body += chunk
         if len(body) > limits.max_bytes:

@@ -1,0 +1,62 @@
+"""Fixtures shared by every test: paths to the real data, a small real TFLite model, images."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+from skinlesion.preprocessing import PreprocessSpec
+from tests.support.image_server import ImageServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FULLRES_DIR = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA / "ham10000-fullres"))
+SHIPPED_MODEL = REPO / "models" / "skin-lesion-class_v1.tflite"
+
+TINY_INPUT = (64, 64)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small convolutional Keras model with random weights, converted to TFLite with the
+    project's own converter and given a model card: the real serving path, in seconds."""
+    import keras
+
+    from skinlesion.training.convert import keras_to_tflite
+
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((TINY_INPUT[1], TINY_INPUT[0], 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(len(CLASS_CODES), activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    path = folder / "tiny.tflite"
+    path.write_bytes(keras_to_tflite(model))
+    card = {
+        "name": "tiny-test-model",
+        "version": "0.0.1",
+        "classes": [{"code": code, "name": CLASS_NAMES[code]} for code in CLASS_CODES],
+        "output": "probabilities",
+        "preprocessing": PreprocessSpec(input_size=TINY_INPUT).to_card(),
+    }
+    path.with_suffix(".json").write_text(json.dumps(card))
+    return path
+
+
+@pytest.fixture(scope="session")
+def image_server() -> ImageServer:
+    with ImageServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fullres_images() -> list[Path]:
+    images = sorted((FULLRES_DIR / "images").glob("*.jpg"))
+    if not images:
+        pytest.skip(f"the full-size HAM10000 images are not at {FULLRES_DIR} (set HAM10000_FULLRES_DIR)")
+    return images
