@@ -113,7 +113,9 @@ def test_refused_urls_never_connect(url: str, image_server: ImageServer) -> None
     assert len(image_server.requests) == before
 
 
-@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://[::1", "http://example.com:99999/", "x" * 3000])
+@pytest.mark.parametrize(
+    "url", ["http://exa mple.com/", "http://[::1", "http://example.com:99999/", "x" * 3000]
+)
 def test_malformed_urls_are_bad_requests(url: str) -> None:
     with pytest.raises(BadRequest):
         fetch_image(url, STRICT)
@@ -121,8 +123,19 @@ def test_malformed_urls_are_bad_requests(url: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1", "[::1]", "0x7f000001", "2130706433", "127.1", "0177.0.0.1", "169.254.169.254",
-     "[::ffff:127.0.0.1]", "[::ffff:169.254.169.254]", "localhost", "0.0.0.0"],
+    [
+        "127.0.0.1",
+        "[::1]",
+        "0x7f000001",
+        "2130706433",
+        "127.1",
+        "0177.0.0.1",
+        "169.254.169.254",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:169.254.169.254]",
+        "localhost",
+        "0.0.0.0",
+    ],
 )
 def test_private_addresses_are_refused_before_connecting(host: str, image_server: ImageServer) -> None:
     before = len(image_server.requests)
@@ -144,7 +157,9 @@ def test_public_host_is_fetched_with_checks_on(public_alias: str, body: bytes) -
     assert fetch_image(f"{public_alias}/file/lesion.jpg", STRICT, resolver=public_resolver) == body
 
 
-def test_redirect_to_private_address_is_refused(public_alias: str, image_server: ImageServer, body: bytes) -> None:
+def test_redirect_to_private_address_is_refused(
+    public_alias: str, image_server: ImageServer, body: bytes
+) -> None:
     private = image_server.url("/file/lesion.jpg")
     before = len(image_server.requests)
     with pytest.raises(UrlRefused):
@@ -154,8 +169,11 @@ def test_redirect_to_private_address_is_refused(public_alias: str, image_server:
 
 def test_redirect_to_metadata_service_is_refused(public_alias: str) -> None:
     with pytest.raises(UrlRefused):
-        fetch_image(f"{public_alias}/redirect?to=http://169.254.169.254/latest/meta-data/",
-                    STRICT, resolver=public_resolver)
+        fetch_image(
+            f"{public_alias}/redirect?to=http://169.254.169.254/latest/meta-data/",
+            STRICT,
+            resolver=public_resolver,
+        )
 
 
 def test_redirect_loops_stop(image_server: ImageServer) -> None:

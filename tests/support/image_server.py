@@ -92,8 +92,13 @@ class ImageServer:
             self._send(h, 404, b"not found", "text/plain")
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         h.send_response(status)
         h.send_header("Content-Type", content_type)
         h.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,43 @@
+"""Fixtures: a tiny HAM10000-shaped dataset generated on the fly, and the real one when present."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinlesion.classes import CLASS_CODES
+from skinlesion.training.data import METADATA_FILE, REPO_ROOT
+
+REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "ham10000"
+
+
+def write_tiny_dataset(root: Path, lesions_per_class: int = 5, images_per_lesion: int = 2) -> Path:
+    """Small JPEGs whose colour depends on the class, in the original two-folder release layout."""
+    rng = np.random.default_rng(0)
+    rows = ["lesion_id,image_id,dx,dx_type,age,sex,localization"]
+    n = 0
+    for c, code in enumerate(CLASS_CODES):
+        for lesion in range(lesions_per_class):
+            for _ in range(images_per_lesion):
+                folder = root / f"HAM10000_images_part_{1 + n % 2}"
+                folder.mkdir(parents=True, exist_ok=True)
+                pixels = rng.normal(40 + 30 * c, 20, size=(30, 40, 3)).clip(0, 255).astype(np.uint8)
+                image_id = f"ISIC_{n:07d}"
+                Image.fromarray(pixels).save(folder / f"{image_id}.jpg", quality=90)
+                rows.append(f"HAM_{c:02d}{lesion:05d},{image_id},{code},histo,50.0,male,back")
+                n += 1
+    (root / METADATA_FILE).write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("ham_tiny"))
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not (REAL_DATA / METADATA_FILE).exists():
+        pytest.skip(f"the HAM10000 data folder {REAL_DATA} is absent")
+    return REAL_DATA
