@@ -1,0 +1,89 @@
+"""Convert a trained Keras model (.h5 or .keras) to TFLite, check it on real validation images,
+and write its model card (JSON beside the .tflite) for the serving side.
+"""
+
+import argparse
+from pathlib import Path
+
+from skinlesion.training.convert import QUANTIZATIONS
+from skinlesion.training.data import DATA_DIR_ENV, default_data_dir
+from skinlesion.training.export import ExportConfig, export
+from skinlesion.training.recipe import SPLIT_FILE, SUMMARY_FILE
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", type=Path, help="trained Keras model, .h5 or .keras")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output .tflite; the card goes beside it with .json (default: the model's path with "
+        ".tflite, or _<quantize>.tflite for a quantized variant)",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default="none",
+        help="none: float32; dynamic: int8 weights; float16: float16 weights; int8: weights and "
+        "activations, calibrated on training images (input and output stay float32)",
+    )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help=f"the run's {SUMMARY_FILE} (preprocessing, architecture, metrics for the card); "
+        "default: beside the model",
+    )
+    p.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help=f"split CSV whose validation images check the conversion; default: {SPLIT_FILE} beside "
+        "the summary",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help=f"HAM10000 folder (default: ${DATA_DIR_ENV}, else ../shared/data/ham10000)",
+    )
+    p.add_argument("--version", default="1.0.0", help="model version written into the card")
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=0,
+        help="validation images to compare Keras and TFLite on; 0 for all",
+    )
+    p.add_argument(
+        "--representative-images",
+        type=int,
+        default=200,
+        help="training images that calibrate int8 quantization",
+    )
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    suffix = ".tflite" if args.quantize == "none" else f"_{args.quantize}.tflite"
+    out = args.out or args.model.with_name(args.model.stem + suffix)
+    summary = args.summary or args.model.with_name(SUMMARY_FILE)
+    split = args.split or summary.with_name(SPLIT_FILE)
+    export(
+        ExportConfig(
+            model=args.model,
+            out=out,
+            summary=summary,
+            split=split,
+            data_dir=args.data_dir,
+            quantize=args.quantize,
+            version=args.version,
+            check_images=args.check_images,
+            representative_images=args.representative_images,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

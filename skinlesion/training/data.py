@@ -1,0 +1,85 @@
+"""HAM10000 on disk: metadata, where each image is, the lesion-aware split, and decoded images.
+
+Several images often show the same lesion; a split that puts one lesion on both sides
+measures memory, not diagnosis. The split is therefore by `lesion_id`, stratified by `dx`.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+from tqdm import tqdm
+
+from skinlesion.classes import CLASS_CODES
+from skinlesion.preprocessing import Preprocessor
+from skinlesion.serving.decode import decode_image
+
+METADATA_FILE = "HAM10000_metadata.csv"
+DATA_DIR_ENV = "HAM10000_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPLIT_COLUMNS = ["image_id", "lesion_id", "dx", "split"]
+
+
+def default_data_dir() -> Path:
+    """`$HAM10000_DIR`, else `../shared/data/ham10000` beside the repository."""
+    return Path(os.environ.get(DATA_DIR_ENV, REPO_ROOT.parent / "shared" / "data" / "ham10000"))
+
+
+def load_metadata(data_dir: Path) -> pd.DataFrame:
+    """The metadata with a `path` column, finding each image by `image_id` in any subfolder.
+
+    So both this project's `images/` folder and the original release's
+    `HAM10000_images_part_1/` and `_part_2/` folders work.
+    """
+    meta = pd.read_csv(data_dir / METADATA_FILE)
+    unknown = set(meta["dx"]) - set(CLASS_CODES)
+    if unknown:
+        raise ValueError(f"{data_dir / METADATA_FILE} has diagnoses outside {CLASS_CODES}: {sorted(unknown)}")
+    found = {p.stem: p for p in data_dir.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}}
+    missing = sorted(set(meta["image_id"]) - set(found))
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} images of the metadata are not under {data_dir}, e.g. {missing[:3]}"
+        )
+    meta["path"] = meta["image_id"].map(found)
+    return meta
+
+
+def lesion_split(meta: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """`image_id, lesion_id, dx, split` with split "train" or "val"; no lesion on both sides."""
+    n_folds = round(1 / val_fraction)
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    _, val_index = next(folds.split(meta, meta["dx"], groups=meta["lesion_id"]))
+    split = meta[["image_id", "lesion_id", "dx"]].copy()
+    split["split"] = "train"
+    split.iloc[val_index, split.columns.get_loc("split")] = "val"
+    return split
+
+
+def write_split(split: pd.DataFrame, path: Path) -> None:
+    split[SPLIT_COLUMNS].to_csv(path, index=False)
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)[SPLIT_COLUMNS]
+
+
+def labels(dx: pd.Series) -> np.ndarray:
+    """Class indices in model output order."""
+    return dx.map({code: i for i, code in enumerate(CLASS_CODES)}).to_numpy(dtype=np.int64)
+
+
+def load_image(path: Path, preprocessor: Preprocessor) -> np.ndarray:
+    """One file as the resized uint8 HxWx3 array: the serving side's decode and resize."""
+    return preprocessor.resized_array(decode_image(Path(path).read_bytes()))
+
+
+def load_images(paths: list[Path], preprocessor: Preprocessor, desc: str = "images") -> np.ndarray:
+    """All files as one uint8 (N, H, W, 3) array; augmentation and scaling come later."""
+    width, height = preprocessor.spec.input_size
+    out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+    for i, path in enumerate(tqdm(paths, desc=f"decoding {desc}", unit="img")):
+        out[i] = load_image(path, preprocessor)
+    return out
