@@ -7,6 +7,7 @@ streams a registered body without Content-Length. Every loop is bounded by the c
 deadline and by MAX_STREAM_SECONDS here, so nothing outlives a test.
 """
 
+import contextlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,16 +26,14 @@ class ImageServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 server.user_agents.append(self.headers.get("User-Agent", ""))
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     server.route(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

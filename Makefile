@@ -1,0 +1,53 @@
+# Everything runs from the project's own virtual environment (.venv, made by pipenv).
+PYTHON_BOOT ?= python3
+PIPENV_VERSION := 2026.10.3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+SHARED_DATA ?= ../shared/data
+# A full-size HAM10000 melanoma when the data is beside the repo, otherwise the seed's picture.
+IMAGE ?= $(or $(wildcard $(SHARED_DATA)/ham10000-fullres/images/ISIC_0024310.jpg),https://upload.wikimedia.org/wikipedia/commons/6/6c/Melanoma.jpg)
+
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+
+.PHONY: setup tools serve demo test lint format bench-serving train convert clean
+
+## setup: the locked environment (serving + training + dev) in .venv, and the Lambda emulator
+setup: $(VENV)/.synced tools
+
+$(VENV)/.synced: Pipfile.lock
+	$(PYTHON_BOOT) -m pipenv --version >/dev/null 2>&1 || $(PYTHON_BOOT) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
+	$(PYTHON_BOOT) -m pipenv sync --categories "packages training dev-packages"
+	touch $@
+
+## tools: the AWS Lambda Runtime Interface Emulator, pinned and sha256-checked, in .tools/
+tools: $(VENV)/.synced
+	PYTHON=$(PY) bash scripts/install-rie.sh .tools
+
+## serve: the real handler under the Lambda emulator at http://localhost:$(PORT)/2015-03-31/functions/function/invocations
+serve: setup
+	$(PY) -m skinlesion.emulator --port $(PORT) serve
+
+## demo: set up, start the local endpoint, classify IMAGE with test.py, stop
+demo: setup
+	$(PY) -m skinlesion.emulator --port $(PORT) demo "$(IMAGE)"
+
+## test: lint, then every test (unit, end-to-end through the emulator, shipped-model accuracy)
+test: setup lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.synced
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.synced
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## bench-serving: warm latency, cold start and peak RSS of the serving path
+bench-serving: setup
+	$(PY) bench/serving.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

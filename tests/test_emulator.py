@@ -1,0 +1,68 @@
+"""End to end: the real handler under the AWS Lambda Runtime Interface Emulator and
+awslambdaric, called by test.py over HTTP on 127.0.0.1, as a user would."""
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skinlesion.classes import CLASS_CODES
+from skinlesion.emulator import running
+from tests.conftest import REPO
+from tests.support.image_server import ImageServer
+
+pytestmark = pytest.mark.emulator
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    env = {"MODEL_PATH": str(tiny_model), "ALLOW_PRIVATE_URLS": "1"}
+    with running(free_port(), env=env, log=log) as url:
+        yield url
+
+
+def run_test_py(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "test.py", *args], cwd=REPO, capture_output=True, text=True, timeout=90
+    )
+
+
+def test_file_upload(endpoint: str, fullres_images: list[Path]) -> None:
+    result = run_test_py(str(fullres_images[0]), "--endpoint", endpoint, "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert list(answer["probabilities"]) == list(CLASS_CODES)
+    assert answer["model"]["name"] == "tiny-test-model"
+
+
+def test_url_on_loopback(endpoint: str, image_server: ImageServer, fullres_images: list[Path]) -> None:
+    url = image_server.add("e2e.jpg", fullres_images[1].read_bytes())
+    result = run_test_py(url, "--endpoint", endpoint)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("prediction: ")
+    assert all(f"  {code} " in result.stdout for code in CLASS_CODES)
+
+
+def test_errors_come_back_as_json(endpoint: str, image_server: ImageServer) -> None:
+    result = run_test_py(image_server.url("/status/404"), "--endpoint", endpoint, "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "fetch_failed"
+
+
+def test_unreachable_endpoint_is_said_plainly(fullres_images: list[Path]) -> None:
+    result = run_test_py(
+        str(fullres_images[0]), "--endpoint", f"http://127.0.0.1:{free_port()}/x", "--timeout", "5"
+    )
+    assert result.returncode == 3
+    assert "cannot reach" in result.stderr and "make serve" in result.stderr
