@@ -4,7 +4,7 @@ deployed function. Prints the most likely diagnosis and every class's probabilit
   python test.py                                   # the seed's melanoma picture, local endpoint
   python test.py path/to/lesion.jpg                # a local file, sent as base64
   python test.py https://.../lesion.jpg --api-url https://abc.execute-api.eu-west-1.amazonaws.com/prod/predict
-  python test.py lesion.jpg --function-name skin-lesion-classifier   # boto3, AWS credentials from the environment
+  python test.py lesion.jpg --function-name skin-lesion-classifier   # boto3; AWS credentials as usual
 """
 
 import argparse
