@@ -26,18 +26,28 @@ def invoke_url(port: int, host: str = "localhost") -> str:
     return f"http://{host}:{port}{INVOKE_PATH}"
 
 
-def command(port: int, rie: Path = RIE_PATH) -> list[str]:
+def command(port: int, runtime_api_port: int = 9001, rie: Path = RIE_PATH) -> list[str]:
+    """The emulator's command line. Its internal Runtime API port is configurable so that
+    several emulators (tests, a developer's `make serve`) can run side by side."""
     if not rie.is_file():
         raise FileNotFoundError(f"{rie} is missing: run `make tools` (scripts/install-rie.sh)")
     return [
         str(rie),
         "--runtime-interface-emulator-address",
         f"127.0.0.1:{port}",
+        "--runtime-api-address",
+        f"127.0.0.1:{runtime_api_port}",
         sys.executable,
         "-m",
         "awslambdaric",
         HANDLER,
     ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
@@ -61,7 +71,7 @@ def running(
     environment = {**os.environ, **(env or {})}
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        command(port), cwd=REPO_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        command(port, free_port()), cwd=REPO_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
     )
     try:
         _wait_for_port(port, process, timeout)

@@ -2,11 +2,13 @@
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+from skinlesion.emulator import free_port, running
 from skinlesion.preprocessing import PreprocessSpec
 from tests.support.image_server import ImageServer
 
@@ -60,3 +62,13 @@ def fullres_images() -> list[Path]:
     if not images:
         pytest.skip(f"the full-size HAM10000 images are not at {FULLRES_DIR} (set HAM10000_FULLRES_DIR)")
     return images
+
+
+@pytest.fixture(scope="session")
+def endpoint(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real handler under the Lambda Runtime Interface Emulator and awslambdaric, serving
+    the tiny model, allowed to fetch from the loopback image server."""
+    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    env = {"MODEL_PATH": str(tiny_model), "ALLOW_PRIVATE_URLS": "1", "FETCH_DEADLINE": "3"}
+    with running(free_port(), env=env, log=log) as url:
+        yield url

@@ -2,34 +2,18 @@
 awslambdaric, called by test.py over HTTP on 127.0.0.1, as a user would."""
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.emulator import running
+from skinlesion.emulator import free_port
 from tests.conftest import REPO
 from tests.support.image_server import ImageServer
 
 pytestmark = pytest.mark.emulator
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def endpoint(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
-    env = {"MODEL_PATH": str(tiny_model), "ALLOW_PRIVATE_URLS": "1"}
-    with running(free_port(), env=env, log=log) as url:
-        yield url
 
 
 def run_test_py(*args: str) -> subprocess.CompletedProcess:

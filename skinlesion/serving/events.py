@@ -142,10 +142,13 @@ def parse_item(item: Any, settings: Settings) -> ImageRequest:
 
 def _b64decode(text: str, what: str) -> bytes:
     compact = "".join(text.split())
-    altchars = b"-_" if ("-" in compact or "_" in compact) else None
-    compact += "=" * (-len(compact) % 4)
+    data = compact.rstrip("=")
+    if len(compact) - len(data) > 2:
+        raise BadRequest(f"{what} is not valid base64: too much padding", code="invalid_base64")
+    altchars = b"-_" if ("-" in data or "_" in data) else None
     try:
-        return base64.b64decode(compact, altchars=altchars, validate=True)
+        # Padding is recomputed: some clients drop it, and '=' inside the data is refused here.
+        return base64.b64decode(data + "=" * (-len(data) % 4), altchars=altchars, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest(f"{what} is not valid base64", code="invalid_base64") from None
 
