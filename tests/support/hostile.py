@@ -7,7 +7,6 @@ documentation cannot drift from what is tested.
 
 import base64
 import io
-import json
 import struct
 import zlib
 from collections.abc import Callable
@@ -354,7 +353,8 @@ def render_table() -> str:
     lines = [
         "# Hostile and broken input: what the service answers",
         "",
-        "Generated from `tests/support/hostile.py` (`python -m tests.support.hostile > docs/hostile-input.md`);",
+        "Generated from `tests/support/hostile.py`",
+        "(`python -m tests.support.hostile > docs/hostile-input.md`);",
         "every row is checked end to end through the Lambda Runtime Interface Emulator by",
         "`tests/serving/test_hostile_input.py`, which also checks the process still answers afterwards.",
         "Rows marked *unit* are checked in `tests/serving/test_fetch.py`, where DNS can be simulated;",
@@ -364,10 +364,9 @@ def render_table() -> str:
         "| input | status | error code |",
         "|---|---|---|",
     ]
-    lines += [
-        f"| {case.what}{' (*in-process*)' if case.in_process else ''} | {case.status} | {case.code or '(prediction)'} |"
-        for case in CASES
-    ]
+    for case in CASES:
+        where = " (*in-process*)" if case.in_process else ""
+        lines.append(f"| {case.what}{where} | {case.status} | {case.code or '(prediction)'} |")
     lines += [f"| {what} (*unit*) | {status} | {code} |" for what, status, code in UNIT_LEVEL]
     return "\n".join(lines) + "\n"
 
