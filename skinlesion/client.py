@@ -1,0 +1,78 @@
+"""Calling the service: the local Lambda endpoint, a deployed API Gateway URL, or the function
+itself through boto3. Used by test.py and the demonstration notebook. Standard library only
+(boto3 only for direct invocation)."""
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+LOCAL_ENDPOINT = "http://localhost:8080/2015-03-31/functions/function/invocations"
+DEFAULT_IMAGE = "https://upload.wikimedia.org/wikipedia/commons/6/6c/Melanoma.jpg"
+
+
+class EndpointUnreachable(Exception):
+    pass
+
+
+def build_request(image: str | Path) -> dict[str, str]:
+    """A URL is sent for the service to fetch; anything else must be a local file, sent as base64."""
+    text = str(image)
+    if text.startswith(("http://", "https://")):
+        return {"url": text}
+    path = Path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"{image} is neither an http(s) URL nor a file")
+    return {"image": base64.b64encode(path.read_bytes()).decode("ascii")}
+
+
+def post_json(url: str, payload: dict[str, Any], timeout: float = 35.0) -> dict[str, Any]:
+    """POST payload; the answer's JSON, also for 4xx/5xx answers (API Gateway sends errors so)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {"error": {"code": f"http_{error.code}", "message": body.decode(errors="replace")[:500]}}
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        reason = getattr(error, "reason", error)
+        raise EndpointUnreachable(f"cannot reach {url}: {reason}") from None
+
+
+def invoke_function(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    import boto3  # only this mode needs AWS's SDK
+
+    response = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    return json.loads(response["Payload"].read())
+
+
+def classify(image: str | Path, endpoint: str = LOCAL_ENDPOINT, timeout: float = 35.0) -> dict[str, Any]:
+    return post_json(endpoint, build_request(image), timeout)
+
+
+def is_error(answer: dict[str, Any]) -> bool:
+    return "error" in answer or "errorMessage" in answer  # ours, or the Lambda runtime's own
+
+
+def report(answer: dict[str, Any]) -> str:
+    """A person-readable summary: the top class, then every class by probability."""
+    if "error" in answer:
+        error = answer["error"]
+        status = f" {error['status']}" if "status" in error else ""
+        return f"error{status} {error.get('code')}: {error.get('message')}"
+    if "errorMessage" in answer:
+        return f"error: {answer.get('errorType')}: {answer['errorMessage']}"
+    ranked = sorted(answer["probabilities"].items(), key=lambda item: item[1], reverse=True)
+    lines = [f"prediction: {answer['prediction']} ({answer['label']}), p = {ranked[0][1]:.3f}"]
+    lines += [f"  {code:<6}{p:7.3f}  {'#' * round(p * 40)}" for code, p in ranked]
+    model = answer.get("model", {})
+    lines.append(f"model: {model.get('name')} {model.get('version')} ({model.get('sha256', '?')})")
+    return "\n".join(lines)

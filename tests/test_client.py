@@ -1,0 +1,40 @@
+import base64
+from pathlib import Path
+
+import pytest
+
+from skinlesion.client import EndpointUnreachable, build_request, is_error, post_json, report
+from skinlesion.emulator import free_port
+from tests.support.image_server import ImageServer
+
+
+def test_urls_are_sent_and_files_uploaded(tmp_path: Path) -> None:
+    assert build_request("https://x.test/a.jpg") == {"url": "https://x.test/a.jpg"}
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"\xff\xd8bytes")
+    assert build_request(image) == {"image": base64.b64encode(b"\xff\xd8bytes").decode()}
+    with pytest.raises(FileNotFoundError):
+        build_request(tmp_path / "missing.jpg")
+
+
+def test_http_errors_without_json_become_error_objects(image_server: ImageServer) -> None:
+    answer = post_json(image_server.url("/status/404"), {"url": "x"}, timeout=5)
+    assert answer["error"]["code"] == "http_404" and is_error(answer)
+
+
+def test_unreachable_endpoint() -> None:
+    with pytest.raises(EndpointUnreachable, match="cannot reach"):
+        post_json(f"http://127.0.0.1:{free_port()}/", {}, timeout=5)
+
+
+def test_report_ranks_classes() -> None:
+    answer = {
+        "prediction": "mel",
+        "label": "Melanoma",
+        "probabilities": {"akiec": 0.0, "bcc": 0.1, "bkl": 0.0, "df": 0.0, "mel": 0.7, "nv": 0.2, "vasc": 0.0},
+        "model": {"name": "m", "version": "1", "sha256": "abc"},
+    }
+    lines = report(answer).splitlines()
+    assert lines[0] == "prediction: mel (Melanoma), p = 0.700"
+    assert [line.split()[0] for line in lines[1:4]] == ["mel", "nv", "bcc"]
+    assert report({"error": {"code": "not_an_image", "message": "no", "status": 415}}) == "error 415 not_an_image: no"
