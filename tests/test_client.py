@@ -31,10 +31,11 @@ def test_report_ranks_classes() -> None:
     answer = {
         "prediction": "mel",
         "label": "Melanoma",
-        "probabilities": {"akiec": 0.0, "bcc": 0.1, "bkl": 0.0, "df": 0.0, "mel": 0.7, "nv": 0.2, "vasc": 0.0},
+        "probabilities": {"akiec": 0, "bcc": 0.1, "bkl": 0, "df": 0, "mel": 0.7, "nv": 0.2, "vasc": 0},
         "model": {"name": "m", "version": "1", "sha256": "abc"},
     }
     lines = report(answer).splitlines()
     assert lines[0] == "prediction: mel (Melanoma), p = 0.700"
     assert [line.split()[0] for line in lines[1:4]] == ["mel", "nv", "bcc"]
-    assert report({"error": {"code": "not_an_image", "message": "no", "status": 415}}) == "error 415 not_an_image: no"
+    error = {"error": {"code": "not_an_image", "message": "no", "status": 415}}
+    assert report(error) == "error 415 not_an_image: no"
