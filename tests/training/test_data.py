@@ -1,0 +1,53 @@
+"""Metadata loading in both folder layouts, and the split by lesion."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from skinlesion.classes import CLASS_CODES
+from skinlesion.training.data import labels, lesion_split, load_metadata, read_split, write_split
+
+
+def assert_no_lesion_crosses(split: pd.DataFrame) -> None:
+    sides = split.groupby("lesion_id")["split"].nunique()
+    crossing = sides[sides > 1]
+    assert crossing.empty, f"lesions on both sides of the split: {list(crossing.index[:5])}"
+
+
+def test_images_are_found_in_the_original_two_folder_layout(tiny_dataset: Path) -> None:
+    meta = load_metadata(tiny_dataset)
+    assert len(meta) == 70
+    assert {p.parent.name for p in meta["path"]} == {"HAM10000_images_part_1", "HAM10000_images_part_2"}
+    assert all(p.stem == i for p, i in zip(meta["path"], meta["image_id"], strict=True))
+
+
+def test_a_missing_image_is_reported(tiny_dataset: Path, tmp_path: Path) -> None:
+    (tmp_path / "HAM10000_metadata.csv").write_text((tiny_dataset / "HAM10000_metadata.csv").read_text())
+    with pytest.raises(FileNotFoundError, match="70 images"):
+        load_metadata(tmp_path)
+
+
+def test_tiny_split_keeps_lesions_together_and_round_trips(tiny_dataset: Path, tmp_path: Path) -> None:
+    split = lesion_split(load_metadata(tiny_dataset), val_fraction=0.2, seed=42)
+    assert_no_lesion_crosses(split)
+    assert set(split["split"]) == {"train", "val"}
+    write_split(split, tmp_path / "split.csv")
+    pd.testing.assert_frame_equal(read_split(tmp_path / "split.csv"), split.reset_index(drop=True))
+
+
+def test_labels_follow_the_model_output_order() -> None:
+    assert list(labels(pd.Series(list(CLASS_CODES)))) == list(range(len(CLASS_CODES)))
+
+
+@pytest.mark.dataset
+def test_real_split_has_no_lesion_on_both_sides_and_every_class_on_each(real_data: Path) -> None:
+    meta = load_metadata(real_data)
+    split = lesion_split(meta, val_fraction=0.2, seed=42)
+    assert_no_lesion_crosses(split)
+    val = split[split["split"] == "val"]
+    assert 0.17 < len(val) / len(split) < 0.23
+    for code in CLASS_CODES:  # stratified: each class keeps roughly its share on the validation side
+        share = (val["dx"] == code).sum() / (split["dx"] == code).sum()
+        assert 0.12 < share < 0.28, (code, share)
+    assert split.equals(lesion_split(meta, val_fraction=0.2, seed=42)), "the split must be reproducible"

@@ -1,0 +1,87 @@
+"""train.py -> convert_model.py -> the serving handler, on a tiny generated dataset, in seconds."""
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from skinlesion.classes import CLASS_CODES
+from skinlesion.training.data import load_metadata
+from tests.training.test_data import assert_no_lesion_crosses
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_ARGS = ["--weights", "none", "--input-size", "32", "--epochs", "2", "--fine-tune-epochs", "1",
+             "--fine-tune-from", "block_15", "--batch-size", "8", "--inner-size", "8"]  # fmt: skip
+
+
+def run_script(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(run_dir), *TINY_ARGS)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tiny_run: Path, tiny_dataset: Path) -> Path:
+    out = run_script("convert_model.py", str(tiny_run / "best.h5"), "--data-dir", str(tiny_dataset))
+    assert "top-1 agreement 1.0000" in out
+    return tiny_run / "best.tflite"
+
+
+def test_train_writes_a_complete_run_folder(tiny_run: Path) -> None:
+    for name in ("split.csv", "history.json", "metrics.json", "training_curves.png", "confusion_matrix.png",
+                 "training_summary.json", "best.h5"):  # fmt: skip
+        assert (tiny_run / name).is_file(), name
+    checkpoints = sorted(p.name for p in tiny_run.glob("skin-lesion-class_v1_*.h5"))
+    assert checkpoints and all(
+        re.fullmatch(r"skin-lesion-class_v1_\d{2}_\d\.\d{3}\.h5", n) for n in checkpoints
+    )
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # both phases, numbered across them
+    split = pd.read_csv(tiny_run / "split.csv")
+    assert_no_lesion_crosses(split)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(metrics["per_class"]) == set(CLASS_CODES)
+    assert metrics["n_images"] == (split["split"] == "val").sum()
+
+
+def test_converted_model_gives_seven_probabilities(tiny_tflite: Path) -> None:
+    interpreter = Interpreter(model_path=str(tiny_tflite))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert list(inp["shape"]) == [1, 32, 32, 3] and inp["dtype"] == np.float32
+    interpreter.set_tensor(
+        inp["index"], np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype(np.float32)
+    )
+    interpreter.invoke()
+    probs = interpreter.get_tensor(out["index"])[0]
+    assert probs.shape == (len(CLASS_CODES),)
+    assert probs.min() >= 0 and abs(probs.sum() - 1) < 1e-5
+    card = json.loads(tiny_tflite.with_suffix(".json").read_text())
+    assert [c["code"] for c in card["classes"]] == list(CLASS_CODES)
+    assert card["preprocessing"] == {"input_size": [32, 32], "resize": "bilinear", "scaling": "torch"}
+
+
+def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset: Path) -> None:
+    from skinlesion.serving.config import Settings
+    from skinlesion.serving.handler import Classifier, handle
+
+    image = load_metadata(tiny_dataset)["path"].iloc[0].read_bytes()
+    classifier = Classifier(Settings(model_path=tiny_tflite))
+    response = handle({"image": base64.b64encode(image).decode()}, None, classifier=classifier)
+    assert set(response["probabilities"]) == set(CLASS_CODES), response
+    assert abs(sum(response["probabilities"].values()) - 1) < 1e-3
+    assert response["prediction"] in CLASS_CODES
