@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Usage: scripts/container/podman-service.sh start|stop|env [STATE_DIR]
+# Usage: scripts/container/podman-service.sh start|stop|status|env [STATE_DIR]
 #   start  install podman if it is missing (apt), write our containers.conf, and start
 #          `podman system service` on a unix socket so that the docker CLI (and `sam local`)
 #          can use it; prints the `export DOCKER_HOST=...` line to use. Idempotent.
 #   stop   stop the service this script started.
+#   status exit 0 if the service is running.
 #   env    print the export lines (DOCKER_HOST, CONTAINERS_CONF).
 # STATE_DIR (default .tools/container) holds the socket, containers.conf, pid and log.
 #
@@ -45,7 +46,6 @@ write_conf() {
 # Written by scripts/container/podman-service.sh; used through CONTAINERS_CONF only.
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-netns = "slirp4netns"
 
 [engine]
 runtime = "runc"
@@ -84,9 +84,10 @@ case "$action" in
     fi
     rm -f "$pidfile" "$socket"
     ;;
+  status) running ;;
   env) print_env ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     [ "$action" = "--help" ] || [ "$action" = "-h" ]
     ;;
 esac
