@@ -51,3 +51,22 @@ bench-serving: setup
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
+
+# ---- container and deployment (issue 4; docs/deployment.md) ----------------------------------
+.PHONY: container-test sam-validate deploy destroy
+
+## container-test: build the Lambda image (podman, local stand-in base) and check it with docker run, test.py and sam local
+container-test: setup
+	bash scripts/container/container-test.sh
+
+## sam-validate: sam validate --lint on template.yaml (the SAM CLI in its own pinned venv, .tools/sam)
+sam-validate:
+	SAM_CLI_TELEMETRY=0 "$$(bash scripts/container/install-sam.sh)" validate --lint --region us-east-1 --template template.yaml
+
+## deploy: ECR repository, image tagged with the commit, push, sam deploy; prints the endpoint URL (AWS credentials as usual)
+deploy: $(VENV)/.synced
+	$(PY) scripts/deploy.py
+
+## destroy: delete the deployed stack (function, API, logs) and the ECR repository
+destroy: $(VENV)/.synced
+	$(PY) scripts/deploy.py --destroy
