@@ -96,6 +96,13 @@ def parse_args() -> argparse.Namespace:
         "e.g. models/skin-lesion-class_v1_split.csv",
     )
     p.add_argument(
+        "--max-images-per-class",
+        type=int,
+        default=DEFAULTS.max_images_per_class,
+        help="train and validate on whole lesions drawn until each class has about this many "
+        "images (a quick run); 0 uses every image",
+    )
+    p.add_argument(
         "--seed", type=int, default=DEFAULTS.seed, help="seed of the split, shuffling and augmentation"
     )
     return p.parse_args()

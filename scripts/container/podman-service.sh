@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Usage: scripts/container/podman-service.sh start|stop|status|env [STATE_DIR]
+# Usage: scripts/container/podman-service.sh install|start|stop|status|env [STATE_DIR]
+#   install  install podman, runc, slirp4netns, mmdebstrap... with apt if any is missing.
 #   start  install podman if it is missing (apt), write our containers.conf, and start
 #          `podman system service` on a unix socket so that the docker CLI (and `sam local`)
 #          can use it; prints the `export DOCKER_HOST=...` line to use. Idempotent.
@@ -32,6 +33,7 @@ install_podman() {
   command -v iptables >/dev/null || missing+=(iptables)
   command -v slirp4netns >/dev/null || missing+=(slirp4netns)
   command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+  command -v docker >/dev/null || missing+=(podman-docker)  # a `docker` CLI that runs podman
   [ "${#missing[@]}" -eq 0 ] && return 0
   echo "podman-service: installing ${missing[*]} with apt-get"
   local sudo=""
@@ -58,6 +60,7 @@ running() {
 }
 
 case "$action" in
+  install) install_podman ;;
   start)
     install_podman
     write_conf
@@ -87,7 +90,7 @@ case "$action" in
   status) running ;;
   env) print_env ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     [ "$action" = "--help" ] || [ "$action" = "-h" ]
     ;;
 esac

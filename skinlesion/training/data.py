@@ -58,6 +58,22 @@ def lesion_split(meta: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataF
     return split
 
 
+def subsample_lesions(meta: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
+    """Whole lesions drawn at random until each class has about `per_class` images.
+
+    For quick runs (notebooks, smoke tests): the subset is still split by lesion, and a lesion
+    is never cut in two, so its images stay on one side.
+    """
+    rng = np.random.default_rng(seed)
+    keep: list[str] = []
+    for _, rows in meta.groupby("dx"):
+        sizes = rows.groupby("lesion_id").size()
+        lesions = sizes.index.to_numpy()[rng.permutation(len(sizes))]
+        counts = sizes[lesions].cumsum().to_numpy()
+        keep += list(lesions[: int(np.searchsorted(counts, per_class)) + 1])
+    return meta[meta["lesion_id"].isin(keep)].reset_index(drop=True)
+
+
 def write_split(split: pd.DataFrame, path: Path) -> None:
     split[SPLIT_COLUMNS].to_csv(path, index=False)
 

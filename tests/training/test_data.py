@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.training.data import labels, lesion_split, load_metadata, read_split, write_split
+from skinlesion.training.data import (
+    labels,
+    lesion_split,
+    load_metadata,
+    read_split,
+    subsample_lesions,
+    write_split,
+)
 
 
 def assert_no_lesion_crosses(split: pd.DataFrame) -> None:
@@ -34,6 +41,15 @@ def test_tiny_split_keeps_lesions_together_and_round_trips(tiny_dataset: Path, t
     assert set(split["split"]) == {"train", "val"}
     write_split(split, tmp_path / "split.csv")
     pd.testing.assert_frame_equal(read_split(tmp_path / "split.csv"), split.reset_index(drop=True))
+
+
+def test_a_subsample_takes_whole_lesions_of_every_class(tiny_dataset: Path) -> None:
+    meta = load_metadata(tiny_dataset)  # 5 lesions of 2 images per class
+    subset = subsample_lesions(meta, per_class=3, seed=0)
+    assert subset.groupby("dx").size().to_dict() == dict.fromkeys(CLASS_CODES, 4)
+    assert (subset.groupby("lesion_id").size() == 2).all(), "a lesion must keep all its images"
+    assert subset.equals(subsample_lesions(meta, per_class=3, seed=0))
+    assert len(subsample_lesions(meta, per_class=100, seed=0)) == len(meta)
 
 
 def test_labels_follow_the_model_output_order() -> None:
