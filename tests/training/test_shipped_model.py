@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.preprocessing import PreprocessSpec, Preprocessor
+from skinlesion.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training.convert import tflite_predict
 from skinlesion.training.data import labels, load_images, load_metadata, read_split
 from skinlesion.training.evaluate import evaluate
