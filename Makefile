@@ -11,7 +11,7 @@ IMAGE ?= $(or $(wildcard $(SHARED_DATA)/ham10000-fullres/images/ISIC_0024310.jpg
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 
-.PHONY: setup tools serve demo test lint format bench-serving train convert clean
+.PHONY: setup tools serve demo test lint format bench-serving notebooks clean
 
 ## setup: the locked environment (serving + training + dev) in .venv, and the Lambda emulator
 setup: $(VENV)/.synced tools
@@ -48,6 +48,10 @@ format: $(VENV)/.synced
 ## bench-serving: warm latency, cold start and peak RSS of the serving path
 bench-serving: setup
 	$(PY) bench/serving.py
+
+## notebooks: execute both notebooks (real data, shipped model, local endpoint); outputs written back
+notebooks: setup
+	$(PY) scripts/run_notebooks.py --in-place
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

@@ -142,6 +142,14 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
 
 
+def sam_environment(session: boto3.Session) -> dict[str, str]:
+    """The SAM CLI acts with the same profile as this script's own boto3 calls."""
+    environment = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    if session.profile_name and session.profile_name != "default":
+        environment["AWS_PROFILE"] = session.profile_name
+    return environment
+
+
 def deploy(args: argparse.Namespace, session: boto3.Session) -> None:
     region = session.region_name
     ecr = session.client("ecr")
@@ -153,7 +161,7 @@ def deploy(args: argparse.Namespace, session: boto3.Session) -> None:
     else:
         build_and_push(ecr, image)
     sam = sam_cli()
-    environment = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    environment = sam_environment(session)
     command = sam_deploy_command(sam, args.stack_name, region, repository_uri, image)
     if subprocess.run(command, cwd=REPO, env=environment).returncode != 0:
         raise DeployError("sam deploy failed (its messages are above)")
@@ -164,7 +172,7 @@ def deploy(args: argparse.Namespace, session: boto3.Session) -> None:
 
 def destroy(args: argparse.Namespace, session: boto3.Session) -> None:
     sam = sam_cli()
-    environment = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    environment = sam_environment(session)
     command = [sam, "delete", "--config-file", str(REPO / "samconfig.toml"), "--stack-name", args.stack_name,
                "--region", session.region_name, "--no-prompts"]  # fmt: skip
     if subprocess.run(command, cwd=REPO, env=environment).returncode != 0:
@@ -181,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--region", help="AWS region (default: from AWS_REGION / the profile)")
+    parser.add_argument(
+        "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)"
+    )
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE or the default profile)")
     parser.add_argument(
         "--stack-name", default=DEFAULT_NAME, help=f"CloudFormation stack (default: {DEFAULT_NAME})"
@@ -195,9 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--destroy", action="store_true", help="delete the stack and the ECR repository")
     args = parser.parse_args(argv)
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    # boto3 reads AWS_DEFAULT_REGION; Lambda and the AWS CLI docs also use AWS_REGION.
+    region = args.region or os.environ.get("AWS_REGION")
+    session = boto3.Session(profile_name=args.profile, region_name=region)
     if not session.region_name:
-        print("deploy: no AWS region: pass --region or set AWS_REGION (docs/deployment.md)", file=sys.stderr)
+        print(
+            "deploy: no AWS region: pass --region or set AWS_REGION (docs/deployment.md)",
+            file=sys.stderr,
+        )
         return 2
     try:
         account = session.client("sts").get_caller_identity()["Account"]

@@ -157,3 +157,12 @@ def test_the_image_is_tagged_with_the_commit(tmp_path: Path) -> None:
         deploy.image_tag(tmp_path)
     now = datetime(2026, 11, 25, 18, 30, tzinfo=UTC)
     assert deploy.image_tag(tmp_path, allow_dirty=True, now=now) == f"{commit}-dirty-20261125T183000Z"
+
+
+def test_the_sam_cli_acts_with_the_scripts_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile clinic]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    assert deploy.sam_environment(boto3.Session(profile_name="clinic"))["AWS_PROFILE"] == "clinic"
+    assert "AWS_PROFILE" not in deploy.sam_environment(boto3.Session(region_name=REGION))
