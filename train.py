@@ -79,7 +79,8 @@ def parse_args() -> argparse.Namespace:
         "--fine-tune-learning-rate",
         type=float,
         default=DEFAULTS.fine_tune_learning_rate,
-        help="phase 2 initial Adam learning rate, cosine-decayed to 0",
+        help="phase 2 peak Adam learning rate, reached by a linear warm-up over half an epoch, then "
+        "cosine-decayed to 0",
     )
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="batch size of both phases")
     p.add_argument(

@@ -187,10 +187,19 @@ def fine_tune(
     best: float,
     history: list[dict],
 ) -> PhaseResult:
-    """Phase 2: the top of the backbone and the head on augmented images, cosine-decayed Adam."""
+    """Phase 2: the top of the backbone and the head on augmented images; Adam, warm-up, cosine decay."""
     n_trainable = freeze_for_fine_tuning(clf.full, fine_tune_from)
     print(f"fine-tuning from {fine_tune_from}: {n_trainable} trainable weight tensors, BatchNorm frozen")
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(epochs * len(train), 1))
+    # Adam's first steps move every weight by about the learning rate whatever the gradient's
+    # size; from a cold start that knocked the pretrained features off (validation balanced
+    # accuracy 0.56 -> 0.38 in one epoch at 2e-4), hence a linear warm-up over half an epoch.
+    warmup = len(train) // 2
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=max(epochs * len(train) - warmup, 1),
+        warmup_target=learning_rate,
+        warmup_steps=warmup,
+    )
     clf.full.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss="sparse_categorical_crossentropy",

@@ -45,8 +45,8 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     fine_tune_from: str = "block_12"
-    fine_tune_epochs: int = 8
-    fine_tune_learning_rate: float = 2e-4
+    fine_tune_epochs: int = 6
+    fine_tune_learning_rate: float = 5e-5
     val_fraction: float = 0.2
     split: Path | None = None
     max_images_per_class: int = 0  # 0: all; else a lesion-wise subset, for quick runs
@@ -182,7 +182,8 @@ def _architecture(config: TrainConfig, weights: str) -> dict:
         "training": (
             f"phase 1: head on cached frozen-backbone features, {config.epochs} epochs, Adam "
             f"{config.learning_rate}; phase 2: fine-tuning from {config.fine_tune_from} (BatchNorm frozen), "
-            f"{config.fine_tune_epochs} epochs, Adam {config.fine_tune_learning_rate} cosine decay, "
+            f"{config.fine_tune_epochs} epochs, Adam {config.fine_tune_learning_rate} after a half-epoch "
+            "warm-up, cosine decay, "
             "flips, rotations, zoom, brightness/contrast; class-balanced loss weights; "
             "best epoch by validation balanced accuracy"
         ),
