@@ -120,7 +120,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         if score > self.best:
             self.best = score
             self.best_path = self.run_dir / CHECKPOINT_PATTERN.format(epoch=number, score=score)
-            self.full.save(self.best_path)
+            self.full.save(self.best_path, include_optimizer=False)  # weights only matter downstream
             print(f"\nepoch {number}: validation balanced accuracy {score:.4f}, saved {self.best_path.name}")
         else:
             print(f"\nepoch {number}: validation balanced accuracy {score:.4f} (best {self.best:.4f})")
