@@ -10,7 +10,7 @@ import pytest
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.emulator import free_port
-from tests.conftest import REPO
+from tests.conftest import FULLRES_DIR, REPO, SHIPPED_MODEL
 from tests.support.image_server import ImageServer
 
 pytestmark = pytest.mark.emulator
@@ -50,3 +50,22 @@ def test_unreachable_endpoint_is_said_plainly(fullres_images: list[Path]) -> Non
     )
     assert result.returncode == 3
     assert "cannot reach" in result.stderr and "make serve" in result.stderr
+
+
+def test_make_demo_serves_the_shipped_model(fullres_images: list[Path]) -> None:
+    """What the README's first command runs: the default model, a full-size HAM10000 image."""
+    if not SHIPPED_MODEL.exists():
+        pytest.fail(f"the shipped model {SHIPPED_MODEL} is missing")
+    labels = dict(line.split(",")[1:3] for line in (FULLRES_DIR / "labels.csv").read_text().splitlines()[1:])
+    melanoma = next(p for p in fullres_images if labels[p.stem] == "mel")
+    result = subprocess.run(
+        [sys.executable, "-m", "skinlesion.emulator", "--port", str(free_port()), "demo", str(melanoma)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "prediction: " in result.stdout
+    assert all(f"  {code} " in result.stdout for code in CLASS_CODES)
+    assert "model: skin-lesion-class " in result.stdout

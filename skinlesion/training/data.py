@@ -19,7 +19,9 @@ from skinlesion.serving.decode import decode_image
 METADATA_FILE = "HAM10000_metadata.csv"
 DATA_DIR_ENV = "HAM10000_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPLIT_COLUMNS = ["image_id", "lesion_id", "dx", "split"]
+# A split file names images and their side only: labels and lesions come from the user's own
+# metadata, so a committed split carries none of the dataset.
+SPLIT_COLUMNS = ["image_id", "split"]
 
 
 def default_data_dir() -> Path:
@@ -79,7 +81,13 @@ def write_split(split: pd.DataFrame, path: Path) -> None:
 
 
 def read_split(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path)[SPLIT_COLUMNS]
+    split = pd.read_csv(path)
+    missing = set(SPLIT_COLUMNS) - set(split.columns)
+    if missing:
+        raise ValueError(f"{path} is not a split file: no column {sorted(missing)}")
+    if not split["split"].isin(["train", "val"]).all():
+        raise ValueError(f"{path}: the split column may only hold 'train' and 'val'")
+    return split[SPLIT_COLUMNS]
 
 
 def labels(dx: pd.Series) -> np.ndarray:

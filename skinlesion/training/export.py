@@ -55,9 +55,7 @@ def export(config: ExportConfig) -> dict[str, Any]:
     summary = json.loads(config.summary.read_text())
     spec = PreprocessSpec.from_card(summary["preprocessing"])
     model = keras.models.load_model(config.model, compile=False)
-    meta = data.load_metadata(config.data_dir).merge(
-        data.read_split(config.split)[["image_id", "split"]], on="image_id"
-    )
+    meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
     x_val, y_val = _images(meta, "val", config.check_images, spec, seed=0)
     representative = None
     if config.quantize == "int8":

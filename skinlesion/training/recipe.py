@@ -58,7 +58,7 @@ def _split(config: TrainConfig, meta: pd.DataFrame) -> pd.DataFrame:
         split = data.read_split(config.split)
         if set(split["image_id"]) != set(meta["image_id"]):
             raise ValueError(f"{config.split} does not list exactly the images of {config.data_dir}")
-        return split
+        return meta[["image_id", "lesion_id", "dx"]].merge(split, on="image_id")
     return data.lesion_split(meta, config.val_fraction, config.seed)
 
 

@@ -40,7 +40,19 @@ def test_tiny_split_keeps_lesions_together_and_round_trips(tiny_dataset: Path, t
     assert_no_lesion_crosses(split)
     assert set(split["split"]) == {"train", "val"}
     write_split(split, tmp_path / "split.csv")
-    pd.testing.assert_frame_equal(read_split(tmp_path / "split.csv"), split.reset_index(drop=True))
+    assert (tmp_path / "split.csv").read_text().startswith("image_id,split\n"), "no labels or lesions"
+    pd.testing.assert_frame_equal(
+        read_split(tmp_path / "split.csv"), split[["image_id", "split"]].reset_index(drop=True)
+    )
+
+
+def test_a_file_that_is_not_a_split_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("image_id,dx\nISIC_1,mel\n")
+    with pytest.raises(ValueError, match="not a split file"):
+        read_split(tmp_path / "labels.csv")
+    (tmp_path / "odd.csv").write_text("image_id,split\nISIC_1,test\n")
+    with pytest.raises(ValueError, match="only hold"):
+        read_split(tmp_path / "odd.csv")
 
 
 def test_a_subsample_takes_whole_lesions_of_every_class(tiny_dataset: Path) -> None:

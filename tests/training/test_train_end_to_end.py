@@ -41,7 +41,7 @@ def tiny_tflite(tiny_run: Path, tiny_dataset: Path) -> Path:
     return tiny_run / "best.tflite"
 
 
-def test_train_writes_a_complete_run_folder(tiny_run: Path) -> None:
+def test_train_writes_a_complete_run_folder(tiny_run: Path, tiny_dataset: Path) -> None:
     for name in ("split.csv", "history.json", "metrics.json", "training_curves.png", "confusion_matrix.png",
                  "training_summary.json", "best.h5"):  # fmt: skip
         assert (tiny_run / name).is_file(), name
@@ -51,7 +51,7 @@ def test_train_writes_a_complete_run_folder(tiny_run: Path) -> None:
     )
     history = json.loads((tiny_run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3]  # both phases, numbered across them
-    split = pd.read_csv(tiny_run / "split.csv")
+    split = pd.read_csv(tiny_run / "split.csv").merge(load_metadata(tiny_dataset), on="image_id")
     assert_no_lesion_crosses(split)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert set(metrics["per_class"]) == set(CLASS_CODES)
@@ -85,3 +85,9 @@ def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset:
     assert set(response["probabilities"]) == set(CLASS_CODES), response
     assert abs(sum(response["probabilities"].values()) - 1) < 1e-3
     assert response["prediction"] in CLASS_CODES
+
+
+def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), "--seed", "7",
+               "--split", str(tiny_run / "split.csv"), *TINY_ARGS, "--fine-tune-epochs", "0")  # fmt: skip
+    assert (tmp_path / "split.csv").read_text() == (tiny_run / "split.csv").read_text()
