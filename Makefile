@@ -18,7 +18,7 @@ setup: $(VENV)/.synced tools
 
 $(VENV)/.synced: Pipfile.lock
 	$(PYTHON_BOOT) -m pipenv --version >/dev/null 2>&1 || $(PYTHON_BOOT) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
-	$(PYTHON_BOOT) -m pipenv sync --categories "packages training dev-packages"
+	$(PYTHON_BOOT) -m pipenv sync --categories "packages training dev-packages bench"
 	touch $@
 
 ## tools: the AWS Lambda Runtime Interface Emulator, pinned and sha256-checked, in .tools/
@@ -48,6 +48,11 @@ format: $(VENV)/.synced
 ## bench-serving: warm latency, cold start and peak RSS of the serving path
 bench-serving: setup
 	$(PY) bench/serving.py
+
+.PHONY: bench
+## bench: serving variants side by side (latency, batches, cold start, memory, size, accuracy) -> bench/results/
+bench: setup
+	$(PY) bench/compare.py
 
 ## notebooks: execute both notebooks (real data, shipped model, local endpoint); outputs written back
 notebooks: setup
