@@ -1,6 +1,4 @@
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -8,7 +6,7 @@ from PIL import Image
 
 from skinlesion.serving.decode import decode_image
 from skinlesion.serving.errors import NotAnImage, TooLarge, UndecodableImage
-from tests.support.images import encode, jpeg, lesion_like
+from tests.support.images import encode, jpeg, lesion_like, png_declaring
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"])
@@ -60,21 +58,8 @@ def test_tiny_and_oddly_shaped_images_decode(size: tuple[int, int]) -> None:
     assert decode_image(encode(Image.new("RGB", size, (200, 100, 50)), "PNG")).size == size
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_decompression_bomb_is_refused_from_its_header() -> None:
-    bomb = _png_declaring(50_000, 50_000)
+    bomb = png_declaring(50_000, 50_000)
     assert len(bomb) < 200
     with pytest.raises(TooLarge) as caught:
         decode_image(bomb)

@@ -7,8 +7,6 @@ documentation cannot drift from what is tested.
 
 import base64
 import io
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,28 +15,13 @@ from PIL import Image
 
 from tests.support.events import rest_api_event
 from tests.support.image_server import ImageServer
-from tests.support.images import encode, jpeg, lesion_like
+from tests.support.images import encode, jpeg, lesion_like, png_declaring
 
 MB = 1024 * 1024
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A ~100-byte PNG whose header claims width x height pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def animated_gif(frames: int) -> bytes:

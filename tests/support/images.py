@@ -1,6 +1,8 @@
 """Small real image files built in memory, in every format and mode the service accepts."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -27,3 +29,18 @@ def encode(img: Image.Image, fmt: str, **options: object) -> bytes:
 
 def jpeg(width: int = 120, height: int = 90, seed: int = 0) -> bytes:
     return encode(lesion_like(width, height, seed), "JPEG", quality=90)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A ~100-byte PNG whose header claims width x height pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
