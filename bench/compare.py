@@ -218,7 +218,7 @@ def validation_set(
     """The split's validation images, decoded and resized once (uint8 .npy), and their labels."""
     from skinlesion.training import data
 
-    meta = data.load_metadata(data_dir).merge(data.read_split(split)[["image_id", "split"]], on="image_id")
+    meta = data.load_metadata(data_dir).merge(data.read_split(split), on="image_id")
     rows = meta[meta["split"] == "val"]
     if 0 < limit < len(rows):
         rows = rows.sample(limit, random_state=0)

@@ -130,7 +130,6 @@ class BestCheckpoint(keras.callbacks.Callback):
 class PhaseResult:
     best_score: float
     best_path: Path | None
-    epochs: int
 
 
 def fit_head(
@@ -171,7 +170,7 @@ def fit_head(
         callbacks=[checkpoint],
         verbose=1,
     )
-    return PhaseResult(checkpoint.best, checkpoint.best_path, epochs)
+    return PhaseResult(checkpoint.best, checkpoint.best_path)
 
 
 def fine_tune(
@@ -215,4 +214,4 @@ def fine_tune(
         history=history,
     )
     clf.full.fit(train, epochs=epochs, callbacks=[checkpoint], verbose=1)
-    return PhaseResult(checkpoint.best, checkpoint.best_path, epochs)
+    return PhaseResult(checkpoint.best, checkpoint.best_path)
