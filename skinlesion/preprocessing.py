@@ -32,11 +32,16 @@ def _scale_tf(x: np.ndarray) -> np.ndarray:
     return x / np.float32(127.5) - np.float32(1.0)
 
 
+def _scale_lite(x: np.ndarray) -> np.ndarray:
+    """(x - 127) / 128: Google's edge models (EfficientNet-Lite) were trained on this."""
+    return (x - np.float32(127.0)) / np.float32(128.0)
+
+
 def _scale_none(x: np.ndarray) -> np.ndarray:
     return x
 
 
-SCALINGS = {"torch": _scale_torch, "tf": _scale_tf, "none": _scale_none}
+SCALINGS = {"torch": _scale_torch, "tf": _scale_tf, "lite": _scale_lite, "none": _scale_none}
 
 
 @dataclass(frozen=True)

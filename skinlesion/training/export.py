@@ -40,14 +40,14 @@ class ExportConfig:
 
 def _images(
     meta_split: pd.DataFrame, part: str, limit: int, spec: PreprocessSpec, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Preprocessed images and labels of one side of the split, optionally a random subset."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Preprocessed images, labels and lesion ids of one side of the split, optionally a random subset."""
     rows = meta_split[meta_split["split"] == part]
     if 0 < limit < len(rows):
         rows = rows.sample(limit, random_state=seed)
     preprocessor = Preprocessor(spec)
     x = preprocessor.preprocess(data.load_images(list(rows["path"]), preprocessor, part))
-    return x, data.labels(rows["dx"])
+    return x, data.labels(rows["dx"]), rows["lesion_id"].to_numpy()
 
 
 def export(config: ExportConfig) -> dict[str, Any]:
@@ -56,10 +56,10 @@ def export(config: ExportConfig) -> dict[str, Any]:
     spec = PreprocessSpec.from_card(summary["preprocessing"])
     model = keras.models.load_model(config.model, compile=False)
     meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
-    x_val, y_val = _images(meta, "val", config.check_images, spec, seed=0)
+    x_val, y_val, lesions = _images(meta, "val", config.check_images, spec, seed=0)
     representative = None
     if config.quantize == "int8":
-        representative, _ = _images(meta, "train", config.representative_images, spec, seed=0)
+        representative, _, _ = _images(meta, "train", config.representative_images, spec, seed=0)
 
     tflite = keras_to_tflite(model, config.quantize, representative)
     config.out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,13 +67,13 @@ def export(config: ExportConfig) -> dict[str, Any]:
 
     keras_probs = model.predict(x_val, batch_size=32, verbose=1)
     tflite_probs = tflite_predict(tflite, x_val)
-    tflite_metrics = evaluate(y_val, tflite_probs)
+    tflite_metrics = evaluate(y_val, tflite_probs, groups=lesions)
     check = {
         "quantize": config.quantize,
         "file": config.out.name,
         "file_size_bytes": len(tflite),
         **agreement(keras_probs, tflite_probs),
-        "keras_balanced_accuracy": evaluate(y_val, keras_probs)["balanced_accuracy"],
+        "keras_balanced_accuracy": evaluate(y_val, keras_probs, n_boot=0)["balanced_accuracy"],
         "tflite_validation_metrics": tflite_metrics,
         "latency_ms_batch1_2_threads": tflite_latency_ms(tflite, x_val),
     }

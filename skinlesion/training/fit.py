@@ -1,47 +1,105 @@
-"""The two training phases and what they share: batches, class weights, best-epoch checkpoints.
+"""What the training phases share: the loss, augmentation, batches, and the per-epoch callbacks.
 
 Images are held as resized uint8 arrays (the shared `Preprocessor.resized_array`); a batch
 is augmented in pixel space and then scaled by `Preprocessor.preprocess`, the same call the
-serving side makes, so training sees what serving will send.
+serving side makes, so training sees what serving will send. The data order and the
+augmentation of an epoch are functions of (seed, epoch) alone, so a resumed run draws the
+same epochs as an uninterrupted one.
 """
 
+import json
 import math
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.preprocessing import Preprocessor
 from skinlesion.training.evaluate import balanced_accuracy
-from skinlesion.training.model import Classifier, freeze_for_fine_tuning
 
-CHECKPOINT_PATTERN = "skin-lesion-class_v1_{epoch:02d}_{score:.3f}.h5"
+CHECKPOINT_PATTERN = "skin-lesion-class_{epoch:02d}_{score:.3f}.h5"
+STATE_FILE = "state.json"
 
 
-def class_weights(y: np.ndarray) -> np.ndarray:
-    """Balanced weights n / (k * n_c): every class carries the same total weight."""
+def log_prior(y: np.ndarray) -> np.ndarray:
+    """log of each class's share of the training labels (a missing class counts as one image)."""
     counts = np.bincount(y, minlength=len(CLASS_CODES)).astype(np.float64)
-    return (len(y) / (len(CLASS_CODES) * np.maximum(counts, 1))).astype(np.float32)
+    return np.log(np.maximum(counts, 1) / max(len(y), 1)).astype(np.float32)
 
 
-def augmentation(seed: int) -> keras.Sequential:
-    """Dermoscopy has no up or left: any flip or rotation, a small zoom, light brightness/contrast."""
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
-            keras.layers.RandomRotation(0.5, fill_mode="reflect", seed=seed + 1),
+@keras.saving.register_keras_serializable("skinlesion")
+class LogitAdjustedLoss(keras.losses.Loss):
+    """Cross-entropy on logits + tau * log(prior), with label smoothing.
+
+    Training with the prior added makes the model's own logits estimate the class-balanced
+    posterior (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021): the argmax
+    aims at balanced accuracy without weighting the ~120 df and vasc images tens of times
+    more than a nevus, which made v1's epochs swing. `tau=0` is plain cross-entropy.
+    """
+
+    def __init__(
+        self, log_prior: list[float], tau: float = 1.0, label_smoothing: float = 0.0, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.log_prior = [float(v) for v in log_prior]
+        self.tau, self.label_smoothing = float(tau), float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        n = len(self.log_prior)
+        target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), n)
+        target = target * (1.0 - self.label_smoothing) + self.label_smoothing / n
+        shift = self.tau * keras.ops.convert_to_tensor(self.log_prior, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(target, y_pred + shift, from_logits=True)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "log_prior": self.log_prior,
+            "tau": self.tau,
+            "label_smoothing": self.label_smoothing,
+        }
+
+
+def augmentation(seed: int, strength: str = "strong") -> keras.Sequential:
+    """Dermoscopy has no up or left: any flip or rotation; then scale, shift and colour jitter.
+
+    "strong" adds random-resized-crop-like zoom and translation and a saturation jitter
+    (dermatoscopes and cameras differ in colour); "light" is v1's augmentation.
+    """
+    layers = [
+        keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
+        keras.layers.RandomRotation(0.5, fill_mode="reflect", seed=seed + 1),
+    ]
+    if strength == "light":
+        layers += [
             keras.layers.RandomZoom((-0.15, 0.05), fill_mode="reflect", seed=seed + 2),
             keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 3),
             keras.layers.RandomContrast(0.15, value_range=(0, 255), seed=seed + 4),
-        ],
-        name="augmentation",
-    )
+        ]
+    elif strength == "strong":
+        layers += [
+            keras.layers.RandomZoom((-0.3, 0.1), fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 5),
+            keras.layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed + 3),
+            keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 4),
+            keras.layers.RandomSaturation((0.35, 0.65), value_range=(0, 255), seed=seed + 6),
+        ]
+    else:
+        raise ValueError(f"augmentation strength must be 'light' or 'strong', got {strength!r}")
+    return keras.Sequential(layers, name="augmentation")
 
 
 class ImageBatches(keras.utils.PyDataset):
-    """uint8 images -> (augmented) preprocessed float batches, with optional labels and weights."""
+    """uint8 images -> (augmented) preprocessed float batches, with optional labels.
+
+    With `augment` set (training), epoch `e` is shuffled and augmented from seed (seed, e);
+    `epoch` counts the epochs drawn so far and is set by a resumed run.
+    """
 
     def __init__(
         self,
@@ -49,34 +107,39 @@ class ImageBatches(keras.utils.PyDataset):
         preprocessor: Preprocessor,
         batch_size: int,
         y: np.ndarray | None = None,
-        weights: np.ndarray | None = None,
-        augment: keras.Sequential | None = None,
+        augment: Callable[[int], keras.Sequential] | None = None,
         seed: int = 0,
+        epoch: int = 0,
     ) -> None:
         super().__init__()
         self.images, self.preprocessor, self.batch_size = images, preprocessor, batch_size
-        self.y, self.weights, self.augment = y, weights, augment
-        self.rng = np.random.default_rng(seed)
+        self.y, self.augment, self.seed, self.epoch = y, augment, seed, epoch
         self.order = np.arange(len(images))
-        if augment is not None:
-            self.on_epoch_end()
+        self._layers: keras.Sequential | None = None
+        self._drawn_for: int | None = None
 
     def __len__(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)
 
     def on_epoch_end(self) -> None:
-        if self.augment is not None:  # training: a new order each epoch
-            self.rng.shuffle(self.order)
+        if self.augment is not None:
+            self.epoch += 1
+
+    def _draw_epoch(self) -> None:
+        epoch_seed = self.seed * 1000 + self.epoch
+        self.order = np.random.default_rng(epoch_seed).permutation(len(self.images))
+        self._layers = self.augment(epoch_seed)
+        self._drawn_for = self.epoch
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        if self.augment is not None and self._drawn_for != self.epoch:
+            self._draw_epoch()
         idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = self.images[idx].astype(np.float32)
-        if self.augment is not None:
-            x = np.clip(keras.ops.convert_to_numpy(self.augment(x, training=True)), 0, 255)
+        if self._layers is not None:
+            x = np.clip(keras.ops.convert_to_numpy(self._layers(x, training=True)), 0, 255)
         x = self.preprocessor.preprocess(x)
-        if self.y is None:
-            return (x,)
-        return x, self.y[idx], self.weights[self.y[idx]]
+        return (x,) if self.y is None else (x, self.y[idx])
 
 
 def backbone_features(
@@ -85,133 +148,115 @@ def backbone_features(
     return backbone.predict(ImageBatches(images, preprocessor, batch_size), verbose=1)
 
 
-class BestCheckpoint(keras.callbacks.Callback):
-    """After each epoch: validation balanced accuracy; the full model saved when it is the best yet.
+class ProgressBar(keras.callbacks.Callback):
+    """One bar over every step of a phase, with the rate, the loss and the ETA of the whole phase."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__()
+        self.description = description
+        self.bar: tqdm | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        steps, epochs = self.params["steps"], self.params["epochs"]
+        self.bar = tqdm(total=steps * epochs, desc=self.description, unit="step", mininterval=10)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.bar.n = epoch * self.params["steps"]  # a resumed run starts past its first epochs
+        self.bar.refresh()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.bar.update(1)
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+
+
+class SaveTrainingState(keras.callbacks.Callback):
+    """Saves the training model with its optimizer (moments, step, EMA) at each epoch's end.
+
+    It runs before `SwapEMAWeights` swaps the averaged weights in, so the file holds the raw
+    weights that training continues from. `ValidateAndRecord` commits the epoch afterwards.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.last_path: Path | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.last_path = self.state_dir / f"epoch_{epoch + 1:03d}.keras"
+        self.model.save(self.last_path)
+
+
+class ValidateAndRecord(keras.callbacks.Callback):
+    """After each epoch: validation balanced accuracy, history, best checkpoint, resumable state.
 
     `predict_val` returns validation probabilities from whichever model is training (the head
-    on features in phase 1, the image model in phase 2); the saved model is always the full
-    image model, named with the epoch counted across both phases.
+    on features in phase 1, the image model in phase 2); the checkpoint is always the full
+    image model (softmax output), named with the epoch counted across both phases. With a
+    `saver`, `state.json` is rewritten last, so it only ever names a complete epoch.
     """
 
     def __init__(
         self,
         full: keras.Model,
-        predict_val,
+        predict_val: Callable[[], np.ndarray],
         y_val: np.ndarray,
         run_dir: Path,
+        state: dict,
         epoch_offset: int,
-        best: float,
-        history: list[dict],
+        saver: SaveTrainingState | None = None,
     ) -> None:
         super().__init__()
         self.full, self.predict_val, self.y_val = full, predict_val, y_val
-        self.run_dir, self.epoch_offset = run_dir, epoch_offset
-        self.best, self.best_path = best, None
-        self.history = history
+        self.run_dir, self.state, self.epoch_offset, self.saver = run_dir, state, epoch_offset, saver
+        self.started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs if logs is not None else {}
+        logs = dict(logs or {})
         score = balanced_accuracy(self.y_val, self.predict_val())
-        logs["val_balanced_accuracy"] = score
         number = self.epoch_offset + epoch + 1
-        self.history.append(
-            {"epoch": number, "phase_start": epoch == 0, **{k: float(v) for k, v in logs.items()}}
+        lr = self.model.optimizer.learning_rate
+        self.state["history"].append(
+            {
+                "epoch": number,
+                "phase_start": epoch == 0,
+                **{k: float(v) for k, v in logs.items()},
+                "learning_rate": float(keras.ops.convert_to_numpy(lr)),
+                "val_balanced_accuracy": score,
+                "seconds": time.monotonic() - self.started,
+            }
         )
-        if score > self.best:
-            self.best = score
-            self.best_path = self.run_dir / CHECKPOINT_PATTERN.format(epoch=number, score=score)
-            self.full.save(self.best_path, include_optimizer=False)  # weights only matter downstream
-            print(f"\nepoch {number}: validation balanced accuracy {score:.4f}, saved {self.best_path.name}")
+        best = self.state["best"]
+        if score > best["score"]:
+            path = self.run_dir / CHECKPOINT_PATTERN.format(epoch=number, score=score)
+            self.full.save(path, include_optimizer=False)  # weights only matter downstream
+            self.state["best"] = {"score": score, "path": path.name, "epoch": number}
+            note = f"saved {path.name}"
         else:
-            print(f"\nepoch {number}: validation balanced accuracy {score:.4f} (best {self.best:.4f})")
+            note = f"best {best['score']:.4f} at epoch {best['epoch']}"
+        print(f"epoch {number}: validation balanced accuracy {score:.4f} ({note})", flush=True)
+        if self.saver is not None:
+            self.state["fine_tune_epochs_done"] = epoch + 1
+            self.state["training_state"] = self.saver.last_path.name
+            write_state(self.run_dir, self.state)
+            for old in self.saver.state_dir.glob("epoch_*.keras"):
+                if old != self.saver.last_path:
+                    old.unlink()
 
 
-@dataclass
-class PhaseResult:
-    best_score: float
-    best_path: Path | None
+def write_state(run_dir: Path, state: dict) -> None:
+    """Atomically: a crash mid-write leaves the previous epoch's state in place."""
+    tmp = run_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, run_dir / STATE_FILE)
 
 
-def fit_head(
-    clf: Classifier,
-    f_train: np.ndarray,
-    y_train: np.ndarray,
-    f_val: np.ndarray,
-    y_val: np.ndarray,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    run_dir: Path,
-    history: list[dict],
-) -> PhaseResult:
-    """Phase 1: the head alone on cached backbone features, class-weighted."""
-    clf.head.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        weighted_metrics=["accuracy"],
-    )
-    checkpoint = BestCheckpoint(
-        clf.full,
-        lambda: clf.head.predict(f_val, verbose=0),
-        y_val,
-        run_dir,
-        epoch_offset=0,
-        best=-1.0,
-        history=history,
-    )
-    weights = class_weights(y_train)
-    clf.head.fit(
-        f_train,
-        y_train,
-        sample_weight=weights[y_train],
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=True,
-        callbacks=[checkpoint],
-        verbose=1,
-    )
-    return PhaseResult(checkpoint.best, checkpoint.best_path)
-
-
-def fine_tune(
-    clf: Classifier,
-    train: ImageBatches,
-    val: ImageBatches,
-    y_val: np.ndarray,
-    fine_tune_from: str,
-    epochs: int,
-    learning_rate: float,
-    run_dir: Path,
-    epoch_offset: int,
-    best: float,
-    history: list[dict],
-) -> PhaseResult:
-    """Phase 2: the top of the backbone and the head on augmented images; Adam, warm-up, cosine decay."""
-    n_trainable = freeze_for_fine_tuning(clf.full, fine_tune_from)
-    print(f"fine-tuning from {fine_tune_from}: {n_trainable} trainable weight tensors, BatchNorm frozen")
-    # Adam's first steps move every weight by about the learning rate whatever the gradient's
-    # size; from a cold start that knocked the pretrained features off (validation balanced
-    # accuracy 0.56 -> 0.38 in one epoch at 2e-4), hence a linear warm-up over half an epoch.
-    warmup = len(train) // 2
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(epochs * len(train) - warmup, 1),
-        warmup_target=learning_rate,
-        warmup_steps=warmup,
-    )
-    clf.full.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        weighted_metrics=["accuracy"],
-    )
-    checkpoint = BestCheckpoint(
-        clf.full,
-        lambda: clf.full.predict(val, verbose=0),
-        y_val,
-        run_dir,
-        epoch_offset=epoch_offset,
-        best=best,
-        history=history,
-    )
-    clf.full.fit(train, epochs=epochs, callbacks=[checkpoint], verbose=1)
-    return PhaseResult(checkpoint.best, checkpoint.best_path)
+def read_state(run_dir: Path) -> dict:
+    return json.loads((run_dir / STATE_FILE).read_text())

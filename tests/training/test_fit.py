@@ -1,0 +1,90 @@
+"""The loss, the epoch-seeded batches and the class prior that phase 1 and phase 2 share."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.training.fit import ImageBatches, LogitAdjustedLoss, augmentation, log_prior
+
+RNG = np.random.default_rng(0)
+LOGITS = RNG.normal(size=(6, 7)).astype(np.float32)
+Y = np.array([0, 1, 2, 5, 5, 6])
+
+
+def cross_entropy(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -(target * log_p).sum(axis=1)
+
+
+def test_log_prior_is_the_log_share_of_each_class() -> None:
+    prior = np.exp(log_prior(np.array([5, 5, 5, 0])))
+    np.testing.assert_allclose(prior[[0, 5]], [0.25, 0.75], rtol=1e-6)
+    assert prior[3] == pytest.approx(0.25)  # an absent class counts as one image, never log(0)
+
+
+def test_without_adjustment_or_smoothing_it_is_plain_cross_entropy() -> None:
+    loss = LogitAdjustedLoss([0.0] * 7, tau=0.0)(Y, LOGITS)
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(Y, LOGITS)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_prior_shifts_the_logits_and_smoothing_spreads_the_target() -> None:
+    prior = log_prior(np.repeat(np.arange(7), [30, 50, 100, 10, 100, 600, 10]))
+    tau, smoothing = 1.5, 0.1
+    target = np.eye(7)[Y] * (1 - smoothing) + smoothing / 7
+    expected = cross_entropy(LOGITS + tau * prior, target).mean()
+    loss = LogitAdjustedLoss(prior.tolist(), tau=tau, label_smoothing=smoothing)(Y, LOGITS)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_adjusted_training_favours_rare_classes_at_inference() -> None:
+    """Logits that minimise the adjusted loss on a skewed sample predict the rare class more often."""
+    prior = log_prior(np.array([0] * 90 + [1] * 10))
+    frequent_logits = np.zeros((1, 7), dtype=np.float32)
+    # the adjusted loss of answering 'frequent' for a rare image is higher than unadjusted
+    rare = np.array([1])
+    plain = float(LogitAdjustedLoss(prior.tolist(), tau=0.0)(rare, frequent_logits))
+    adjusted = float(LogitAdjustedLoss(prior.tolist(), tau=1.0)(rare, frequent_logits))
+    assert adjusted > plain
+
+
+def test_the_loss_survives_a_keras_save_round_trip() -> None:
+    loss = LogitAdjustedLoss([-1.0, -2.0, -0.5, -3.0, -1.2, -0.3, -4.0], tau=0.7, label_smoothing=0.05)
+    again = keras.losses.deserialize(json.loads(json.dumps(keras.losses.serialize(loss))))
+    assert isinstance(again, LogitAdjustedLoss)
+    assert float(again(Y, LOGITS)) == pytest.approx(float(loss(Y, LOGITS)))
+
+
+IMAGES = RNG.integers(0, 255, size=(10, 16, 16, 3), dtype=np.uint8)
+
+
+def batches(epoch: int) -> ImageBatches:
+    pre = Preprocessor(PreprocessSpec(input_size=(16, 16), scaling="none"))
+    return ImageBatches(
+        IMAGES, pre, 4, np.arange(10) % 7, augment=lambda s: augmentation(s, "strong"), seed=3, epoch=epoch
+    )
+
+
+def test_an_epoch_is_drawn_from_the_seed_and_its_number_alone() -> None:
+    """A resumed run (set to epoch 2) sees exactly what an uninterrupted run sees in its third epoch."""
+    fresh = batches(epoch=0)
+    resumed = batches(epoch=2)
+    first = fresh[0]
+    fresh.on_epoch_end()
+    fresh.on_epoch_end()
+    for a, b in zip(fresh[0], resumed[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], fresh[0][0])  # and epochs differ from one another
+
+
+def test_augmentation_keeps_shape_and_range() -> None:
+    x = RNG.uniform(0, 255, size=(4, 30, 40, 3)).astype(np.float32)
+    for strength in ("light", "strong"):
+        out = keras.ops.convert_to_numpy(augmentation(0, strength)(x, training=True))
+        assert out.shape == x.shape
+        assert not np.allclose(out, x)
+    with pytest.raises(ValueError, match="strong"):
+        augmentation(0, "extreme")
