@@ -20,7 +20,7 @@ import pandas as pd
 
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import data
-from skinlesion.training.backbone import BACKBONES, Backbone, load_backbone
+from skinlesion.training.backbone import Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
 from skinlesion.training.fit import (
     STATE_FILE,
@@ -100,7 +100,7 @@ class TrainConfig:
         "BatchNorm stays frozen",
     )
     fine_tune_epochs: int = option(
-        18, "phase 2: fine-tuning", "epochs on augmented images (minutes each on a CPU)"
+        16, "phase 2: fine-tuning", "epochs on augmented images (minutes each on a CPU)"
     )
     fine_tune_learning_rate: float = option(
         1e-4, "phase 2: fine-tuning", "peak AdamW learning rate, after a linear warm-up, then cosine to 0"
