@@ -5,7 +5,7 @@ and write its model card (JSON beside the .tflite) for the serving side.
 import argparse
 from pathlib import Path
 
-from skinlesion.training.convert import QUANTIZATIONS
+from skinlesion.training.convert import MODEL_VERSION, QUANTIZATIONS
 from skinlesion.training.data import DATA_DIR_ENV, default_data_dir
 from skinlesion.training.export import ExportConfig, export
 from skinlesion.training.recipe import SPLIT_FILE, SUMMARY_FILE
@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
         default=default_data_dir(),
         help=f"HAM10000 folder (default: ${DATA_DIR_ENV}, else ../shared/data/ham10000)",
     )
-    p.add_argument("--version", default="1.0.0", help="model version written into the card")
+    p.add_argument("--version", default=MODEL_VERSION, help="model version written into the card")
     p.add_argument(
         "--check-images",
         type=int,

@@ -40,9 +40,9 @@ sys.path.insert(0, str(REPO))
 from bench.serving import DEFAULT_IMAGES, cold_start, peak_rss_kb, percentile, warm_latency  # noqa: E402
 from skinlesion.classes import CLASS_CODES  # noqa: E402
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec  # noqa: E402
+from skinlesion.serving.config import DEFAULT_MODEL_PATH  # noqa: E402
 from skinlesion.serving.decode import decode_image  # noqa: E402
 
-MODELS = REPO / "models"
 SHIPPED, QUANTIZED, KERAS, ONNX = (
     "TFLite float32 (shipped)",
     "TFLite dynamic-range",
@@ -421,20 +421,19 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     option = p.add_argument
-    option(
-        "--tflite", type=Path, default=MODELS / "skin-lesion-class_v1.tflite", help="shipped float32 model"
-    )
+    shipped = DEFAULT_MODEL_PATH
+    option("--tflite", type=Path, default=shipped, help="shipped float32 model")
     option(
         "--quantized",
         type=Path,
-        default=MODELS / "skin-lesion-class_v1_dynamic.tflite",
+        default=shipped.with_name(shipped.stem + "_dynamic.tflite"),
         help="dynamic-range quantized model (each .tflite has its card .json beside it)",
     )
-    option("--h5", type=Path, default=MODELS / "skin-lesion-class_v1.h5", help="the Keras model converted")
+    option("--h5", type=Path, default=shipped.with_suffix(".h5"), help="the Keras model converted")
     option(
         "--split",
         type=Path,
-        default=MODELS / "skin-lesion-class_v1_split.csv",
+        default=shipped.with_name(shipped.stem + "_split.csv"),
         help="split CSV (image_id,lesion_id,dx,split); its 'val' rows are scored",
     )
     option(

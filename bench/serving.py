@@ -3,7 +3,7 @@
 Prints figures, never asserts them: these machines are shared and noisy. Each figure is for
 the whole handler (base64 JSON event in, response dict out), as Lambda runs it.
 
-  python bench/serving.py [--model models/skin-lesion-class_v1.tflite] [--images DIR]
+  python bench/serving.py [--model models/skin-lesion-class_v2.tflite] [--images DIR]
 """
 
 import argparse

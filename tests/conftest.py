@@ -10,12 +10,13 @@ import pytest
 from skinlesion.classes import CLASS_CODES, CLASS_NAMES
 from skinlesion.emulator import free_port, running
 from skinlesion.preprocessing import PreprocessSpec
+from skinlesion.serving.config import DEFAULT_MODEL_PATH
 from tests.support.image_server import ImageServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FULLRES_DIR = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA / "ham10000-fullres"))
-SHIPPED_MODEL = REPO / "models" / "skin-lesion-class_v1.tflite"
+SHIPPED_MODEL = DEFAULT_MODEL_PATH
 
 TINY_INPUT = (64, 64)
 

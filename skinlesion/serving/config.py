@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "skin-lesion-class_v1.tflite"
+# The shipped model: its card, Keras file, split and quantized variant are named after it
+# (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the same two files.
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "skin-lesion-class_v2.tflite"
 
 MB = 1024 * 1024
 

@@ -19,6 +19,7 @@ from skinlesion.preprocessing import PreprocessSpec
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 MODEL_NAME = "skin-lesion-class"
+MODEL_VERSION = "2.0.0"  # of the recipe that `train.py`'s defaults run; written into the card
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "

@@ -16,6 +16,7 @@ import pandas as pd
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import data
 from skinlesion.training.convert import (
+    MODEL_VERSION,
     agreement,
     keras_to_tflite,
     tflite_latency_ms,
@@ -33,7 +34,7 @@ class ExportConfig:
     split: Path
     data_dir: Path
     quantize: str = "none"
-    version: str = "1.0.0"
+    version: str = MODEL_VERSION
     check_images: int = 0  # 0: every validation image
     representative_images: int = 200
 

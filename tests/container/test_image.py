@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.serving.config import DEFAULT_MODEL_PATH
 from tests.conftest import REPO
 from tests.support.image_server import ImageServer
 from tests.support.images import jpeg
@@ -131,7 +132,7 @@ def test_the_image_holds_serving_only() -> None:
     assert not found["tensorflow"] and not found["keras"]
     assert set(found["task"]) == {"__pycache__", "lambda_function.py", "models", "skinlesion"}
     assert "training" not in found["package"] and "emulator.py" not in found["package"]
-    assert found["models"] == ["skin-lesion-class_v1.json", "skin-lesion-class_v1.tflite"]
+    assert found["models"] == sorted([DEFAULT_MODEL_PATH.name, DEFAULT_MODEL_PATH.with_suffix(".json").name])
 
 
 def test_test_py_uploads_a_file(container_endpoint: str, lesion_file: Path) -> None:

@@ -8,12 +8,13 @@ import pytest
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.serving.config import DEFAULT_MODEL_PATH
 from skinlesion.training.convert import tflite_predict
 from skinlesion.training.data import labels, load_images, load_metadata, read_split
 from skinlesion.training.evaluate import evaluate
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
-TFLITE = MODELS / "skin-lesion-class_v1.tflite"
+MODELS = DEFAULT_MODEL_PATH.parent
+TFLITE = DEFAULT_MODEL_PATH
 CARD = json.loads(TFLITE.with_suffix(".json").read_text())
 
 
