@@ -12,6 +12,7 @@ from skinlesion.training.evaluate import (
     expected_calibration_error,
     format_report,
     negative_log_likelihood,
+    paired_difference,
 )
 
 MEL, NV, BCC = CLASS_CODES.index("mel"), CLASS_CODES.index("nv"), CLASS_CODES.index("bcc")
@@ -218,3 +219,15 @@ def test_groups_must_match_the_images() -> None:
     y_true, probs, groups = lesions()
     with pytest.raises(ValueError, match="groups"):
         evaluate(y_true, probs, groups[:-1])
+
+
+def test_paired_difference_finds_a_better_melanoma_model_and_no_difference_with_itself() -> None:
+    y, probs, groups = lesions(n_lesions=200, n_images=500)
+    sharper = probs.copy()
+    sharper[:, MEL] += np.where(y == MEL, 0.3, 0.0)  # B ranks melanomas higher, nothing else changes
+    sharper /= sharper.sum(axis=1, keepdims=True)
+    better = paired_difference(y, probs, sharper, groups, n_boot=300)
+    assert better["melanoma_roc_auc"]["difference"] > 0
+    assert better["melanoma_roc_auc"]["interval"][0] > 0  # clear, though both are estimated on 200 lesions
+    same = paired_difference(y, probs, probs, groups, n_boot=100)
+    assert all(v["difference"] == 0 and v["interval"] == [0.0, 0.0] for v in same.values())

@@ -28,14 +28,29 @@ def test_card_matches_the_serving_contract() -> None:
     assert CARD["conversion_check"]["top1_agreement"] >= 0.999
 
 
+def test_card_reports_accuracy_with_intervals_by_lesion() -> None:
+    recorded = CARD["conversion_check"]["tflite_validation_metrics"]
+    assert recorded["bootstrap"]["unit"] == "lesion" and recorded["bootstrap"]["n_boot"] >= 1000
+    low, high = recorded["confidence_intervals"]["balanced_accuracy"]
+    assert low < recorded["balanced_accuracy"] < high
+    assert set(recorded["melanoma_at_specificity"]) == {"0.80", "0.90"}
+    assert 0 <= recorded["expected_calibration_error"] <= 1
+
+
 @pytest.mark.dataset
 def test_shipped_tflite_reaches_its_recorded_validation_balanced_accuracy(real_data: Path) -> None:
     split = read_split(MODELS / CARD["training_data"]["split_file"])
     val = load_metadata(real_data).merge(split[split["split"] == "val"][["image_id"]], on="image_id")
     preprocessor = Preprocessor(PreprocessSpec.from_card(CARD["preprocessing"]))
     x = preprocessor.preprocess(load_images(list(val["path"]), preprocessor, "validation"))
-    metrics = evaluate(labels(val["dx"]), tflite_predict(TFLITE.read_bytes(), x))
+    metrics = evaluate(labels(val["dx"]), tflite_predict(TFLITE.read_bytes(), x), groups=val["lesion_id"])
     recorded = CARD["conversion_check"]["tflite_validation_metrics"]
     assert metrics["n_images"] == recorded["n_images"]
+    assert metrics["bootstrap"]["n_groups"] == recorded["bootstrap"]["n_groups"]
     assert abs(metrics["balanced_accuracy"] - recorded["balanced_accuracy"]) <= 0.005
     assert np.isclose(metrics["melanoma_recall"], recorded["melanoma_recall"], atol=0.01)
+    assert np.allclose(
+        metrics["confidence_intervals"]["balanced_accuracy"],
+        recorded["confidence_intervals"]["balanced_accuracy"],
+        atol=0.005,
+    )

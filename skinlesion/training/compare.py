@@ -1,0 +1,68 @@
+"""Compare two converted models on the same validation images: B minus A, paired, by lesion.
+
+Each model's own intervals (its card) are wide on ~1,500 validation lesions; scoring both on
+the same bootstrap resamples shows whether one is really better. Example, the shipped model
+against its predecessor from git history:
+
+    git show d5d3f92:models/skin-lesion-class_v1.tflite > /tmp/v1.tflite
+    python -m skinlesion.training.compare /tmp/v1.tflite models/skin-lesion-class_v2.tflite
+
+Both models must take the same input (size and scaling; read from B's card).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.serving.config import DEFAULT_MODEL_PATH
+from skinlesion.training import data
+from skinlesion.training.convert import tflite_predict
+from skinlesion.training.evaluate import paired_difference
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_a", type=Path, help="the reference .tflite (e.g. the model shipped before)")
+    p.add_argument("model_b", type=Path, help="the candidate .tflite; its .json card gives the preprocessing")
+    p.add_argument(
+        "--split",
+        type=Path,
+        default=DEFAULT_MODEL_PATH.with_name(DEFAULT_MODEL_PATH.stem + "_split.csv"),
+        help="split CSV whose validation images both models are scored on",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=data.default_data_dir(),
+        help="HAM10000 folder (default: $HAM10000_DIR)",
+    )
+    p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    card = json.loads(args.model_b.with_suffix(".json").read_text())
+    pre = Preprocessor(PreprocessSpec.from_card(card["preprocessing"]))
+    meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
+    val = meta[meta["split"] == "val"]
+    x = pre.preprocess(data.load_images(list(val["path"]), pre, "validation"))
+    probs_a = tflite_predict(args.model_a.read_bytes(), x)
+    probs_b = tflite_predict(args.model_b.read_bytes(), x)
+    result = paired_difference(
+        data.labels(val["dx"]), probs_a, probs_b, val["lesion_id"].to_numpy(), n_boot=args.n_boot
+    )
+    print(f"A = {args.model_a.name}, B = {args.model_b.name}; {len(val)} validation images, "
+          f"{val['lesion_id'].nunique()} lesions, 95 % paired intervals by lesion")  # fmt: skip
+    print(f"{'figure':46s}{'A':>7s}{'B':>7s}   B - A [95 % interval]")
+    for name, r in result.items():
+        low, high = r["interval"]
+        print(f"{name:46s}{r['a']:7.3f}{r['b']:7.3f}   {r['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
