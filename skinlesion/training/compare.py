@@ -7,12 +7,15 @@ against its predecessor from git history:
     git show d5d3f92:models/skin-lesion-class_v1.tflite > /tmp/v1.tflite
     python -m skinlesion.training.compare /tmp/v1.tflite models/skin-lesion-class_v2.tflite
 
-Both models must take the same input (size and scaling; read from B's card).
+Each model gets its own input (size and scaling from its own card), so a model trained at
+another resolution or with another backbone compares as it is served.
 """
 
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from skinlesion.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.serving.config import DEFAULT_MODEL_PATH
@@ -24,7 +27,7 @@ from skinlesion.training.evaluate import paired_difference
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_a", type=Path, help="the reference .tflite (e.g. the model shipped before)")
-    p.add_argument("model_b", type=Path, help="the candidate .tflite; its .json card gives the preprocessing")
+    p.add_argument("model_b", type=Path, help="the candidate .tflite (each model's .json card beside it)")
     p.add_argument(
         "--split",
         type=Path,
@@ -42,15 +45,19 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def probabilities(model: Path, paths: list[Path]) -> np.ndarray:
+    """The model's validation probabilities, its images prepared as its card says."""
+    card = json.loads(model.with_suffix(".json").read_text())
+    pre = Preprocessor(PreprocessSpec.from_card(card["preprocessing"]))
+    return tflite_predict(model.read_bytes(), pre.preprocess(data.load_images(paths, pre, model.name)))
+
+
 def main() -> None:
     args = parse_args()
-    card = json.loads(args.model_b.with_suffix(".json").read_text())
-    pre = Preprocessor(PreprocessSpec.from_card(card["preprocessing"]))
     meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
     val = meta[meta["split"] == "val"]
-    x = pre.preprocess(data.load_images(list(val["path"]), pre, "validation"))
-    probs_a = tflite_predict(args.model_a.read_bytes(), x)
-    probs_b = tflite_predict(args.model_b.read_bytes(), x)
+    probs_a = probabilities(args.model_a, list(val["path"]))
+    probs_b = probabilities(args.model_b, list(val["path"]))
     result = paired_difference(
         data.labels(val["dx"]), probs_a, probs_b, val["lesion_id"].to_numpy(), n_boot=args.n_boot
     )

@@ -82,7 +82,9 @@ class TrainConfig:
         "unreachable), 'none' (random), or a path (.pth torchvision checkpoint or Keras weights file)",
     )
     input_size: tuple[int, int] = option(
-        (200, 150), "model", "model input WIDTHxHEIGHT (HAM10000 here is 200x150: no upsampling)"
+        (256, 192),
+        "model",
+        "model input WIDTHxHEIGHT (the images here are 200x150, upsampled to ImageNet's pixel count at 4:3)",
     )
     inner_size: int = option(
         0, "model", "units of a hidden ReLU layer in the head; 0: linear head (exact CAM)"
@@ -100,7 +102,7 @@ class TrainConfig:
         "BatchNorm stays frozen",
     )
     fine_tune_epochs: int = option(
-        16, "phase 2: fine-tuning", "epochs on augmented images (minutes each on a CPU)"
+        12, "phase 2: fine-tuning", "epochs on augmented images (minutes each on a CPU)"
     )
     fine_tune_learning_rate: float = option(
         1e-4, "phase 2: fine-tuning", "peak AdamW learning rate, after a linear warm-up, then cosine to 0"
