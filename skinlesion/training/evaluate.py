@@ -103,9 +103,7 @@ def evaluate(
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1[present].mean()),
-        "macro_roc_auc": float(
-            np.mean([skm.roc_auc_score(y_true == c, probs[:, c]) for c in present if (y_true != c).any()])
-        ),
+        "macro_roc_auc": _macro_roc_auc(y_true, probs),
         "melanoma_recall": float((said_mel & is_mel).sum() / max(is_mel.sum(), 1)),
         "melanoma_specificity": float((~said_mel & ~is_mel).sum() / max((~is_mel).sum(), 1)),
         "majority_baseline": {
@@ -363,9 +361,7 @@ def paired_difference(
     """
     figures = {
         "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, p.argmax(axis=1)),
-        "macro_roc_auc": lambda y, p: np.mean(
-            [skm.roc_auc_score(y == c, p[:, c]) for c in np.unique(y) if (y != c).any()]
-        ),
+        "macro_roc_auc": _macro_roc_auc,
         "melanoma_roc_auc": lambda y, p: skm.roc_auc_score(y == MELANOMA, p[:, MELANOMA]),
         **{
             f"melanoma_sensitivity_at_specificity_{target:.2f}": _sensitivity_at(target)
@@ -392,6 +388,15 @@ def paired_difference(
         }
         for name, figure in figures.items()
     }
+
+
+def _macro_roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """One-vs-rest ROC AUC averaged over the classes present (with both positives and negatives)."""
+    return float(
+        np.mean(
+            [skm.roc_auc_score(y_true == c, probs[:, c]) for c in np.unique(y_true) if (y_true != c).any()]
+        )
+    )
 
 
 def _sensitivity_at(specificity: float):

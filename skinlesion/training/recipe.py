@@ -131,12 +131,11 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
-        types = {f.name: f.type for f in fields(cls)}
         for name in ("data_dir", "out_dir", "split"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         values["input_size"] = tuple(values["input_size"])
-        unknown = set(values) - set(types)
+        unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         return cls(**values)
