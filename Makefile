@@ -19,6 +19,7 @@ setup: $(VENV)/.synced tools
 $(VENV)/.synced: Pipfile.lock
 	$(PYTHON_BOOT) -m pipenv --version >/dev/null 2>&1 || $(PYTHON_BOOT) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
 	$(PYTHON_BOOT) -m pipenv sync --categories "packages training dev-packages bench"
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 ## tools: the AWS Lambda Runtime Interface Emulator, pinned and sha256-checked, in .tools/
@@ -27,11 +28,11 @@ tools: $(VENV)/.synced
 
 ## serve: the real handler under the Lambda emulator at http://localhost:$(PORT)/2015-03-31/functions/function/invocations
 serve: setup
-	$(PY) -m skinlesion.emulator --port $(PORT) serve
+	$(PY) -m devtools.lambda_emulator --port $(PORT) serve
 
 ## demo: set up, start the local endpoint, classify IMAGE with test.py, stop
 demo: setup
-	$(PY) -m skinlesion.emulator --port $(PORT) demo "$(IMAGE)"
+	$(PY) -m devtools.lambda_emulator --port $(PORT) demo "$(IMAGE)"
 
 ## test: lint, then every test (unit, end-to-end through the emulator, shipped-model accuracy)
 test: setup lint
@@ -47,12 +48,12 @@ format: $(VENV)/.synced
 
 ## bench-serving: warm latency, cold start and peak RSS of the serving path
 bench-serving: setup
-	$(PY) bench/serving.py
+	$(PY) -m bench.serving
 
 .PHONY: bench
 ## bench: serving variants side by side (latency, batches, cold start, memory, size, accuracy) -> bench/results/
 bench: setup
-	$(PY) bench/compare.py
+	$(PY) -m bench.compare
 
 ## notebooks: execute both notebooks (real data, shipped model, local endpoint); outputs written back
 notebooks: setup
@@ -61,7 +62,7 @@ notebooks: setup
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
 
-# ---- container and deployment (issue 4; docs/deployment.md) ----------------------------------
+# ---- container and deployment (docs/deployment.md) ----------------------------------
 .PHONY: container-test sam-validate deploy destroy
 
 ## container-test: build the Lambda image (podman, local stand-in base) and check it with docker run, test.py and sam local

@@ -5,10 +5,11 @@ and write its model card (JSON beside the .tflite) for the serving side.
 import argparse
 from pathlib import Path
 
-from skinlesion.training.convert import MODEL_VERSION, QUANTIZATIONS
-from skinlesion.training.data import DATA_DIR_ENV, default_data_dir
+from skinlesion.model_card import MODEL_VERSION
+from skinlesion.paths import DATA_DIR_ENV, default_data_dir
 from skinlesion.training.export import ExportConfig, export
 from skinlesion.training.recipe import SPLIT_FILE, SUMMARY_FILE
+from skinlesion.training.tflite import QUANTIZATIONS
 
 
 def parse_args() -> argparse.Namespace:

@@ -3,7 +3,7 @@
 Prints figures, never asserts them: these machines are shared and noisy. Each figure is for
 the whole handler (base64 JSON event in, response dict out), as Lambda runs it.
 
-  python bench/serving.py [--model models/skin-lesion-class_v2.tflite] [--images DIR]
+  python -m bench.serving [--model models/skin-lesion-class_v2.tflite] [--images DIR]
 """
 
 import argparse
@@ -17,12 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR
 
-from skinlesion.serving.config import DEFAULT_MODEL_PATH  # noqa: E402
-
-DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "ham10000-fullres" / "images"
+DEFAULT_IMAGES = SHARED_DATA_DIR / "ham10000-fullres" / "images"
+WARMUP = 5  # requests answered before timing starts (bench/compare.py reports this figure)
 
 # Runs in a fresh interpreter: import the entry point (which loads the model), answer the
 # events, report peak RSS. The parent times it from before the process exists.
@@ -57,18 +55,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def summarise(timings: list[float]) -> dict[str, float]:
+    """Median and p95 are what the table shows: one slow outlier must not move them much."""
+    return {
+        "median": statistics.median(timings),
+        "p95": percentile(timings, 0.95),
+        "mean": statistics.fmean(timings),
+        "n": len(timings),
+    }
+
+
+def image_event(data: bytes) -> dict[str, str]:
+    """The direct-invocation event a client sends for one image: its bytes as base64 JSON."""
+    return {"image": base64.b64encode(data).decode()}
+
+
 def warm_latency(model: Path, events: list[dict], rounds: int, threads: int | None) -> list[float]:
     from skinlesion.serving.config import Settings
-    from skinlesion.serving.handler import Classifier, handle
+    from skinlesion.serving.handler import Service, handle
 
-    classifier = Classifier(Settings(model_path=model, num_threads=threads))
-    for event in events[:5]:
-        handle(event, None, classifier)
+    service = Service(Settings(model_path=model, num_threads=threads))
+    for event in events[:WARMUP]:
+        handle(event, None, service)
     timings = []
     for i in range(rounds):
         event = events[i % len(events)]
         started = time.perf_counter()
-        answer = handle(event, None, classifier)
+        answer = handle(event, None, service)
         timings.append((time.perf_counter() - started) * 1000)
         assert "prediction" in answer, answer
     return timings
@@ -82,7 +95,7 @@ def cold_start(model: Path, events: list[dict], runs: int) -> tuple[list[float],
         started = time.perf_counter()
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD],
-            cwd=REPO,
+            cwd=REPO_ROOT,  # the entry point, lambda_function.py, is imported from there
             env=env,
             text=True,
             stdin=subprocess.PIPE,
@@ -124,14 +137,14 @@ def main() -> None:
     files = sorted(args.images.glob("*.jpg"))
     if not files:
         sys.exit(f"no JPEGs in {args.images}")
-    events = [{"image": base64.b64encode(path.read_bytes()).decode()} for path in files]
+    events = [image_event(path.read_bytes()) for path in files]
     print(f"model {args.model.name}, {len(files)} images from {args.images}, {os.cpu_count()} CPUs")
 
     rows = []
     for threads in (1, None):
-        timings = warm_latency(args.model, events, args.rounds, threads)
+        stats = summarise(warm_latency(args.model, events, args.rounds, threads))
         label = "1 thread" if threads == 1 else "all cores"
-        rows.append((f"warm handler, {label}", statistics.median(timings), percentile(timings, 0.95)))
+        rows.append((f"warm handler, {label}", stats["median"], stats["p95"]))
     starts, peak_kb = cold_start(args.model, events[: args.rss_requests], args.cold_runs)
 
     print(f"{'measure':<28}{'median':>10}{'p95':>10}")

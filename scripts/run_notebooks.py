@@ -23,13 +23,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from devtools.lambda_emulator import free_port, running
+from skinlesion.paths import REPO_ROOT, SHARED_DATA_DIR
 
-from skinlesion.emulator import free_port, running  # noqa: E402
-
-NOTEBOOKS = REPO / "notebooks"
-FULLRES = Path(os.environ.get("HAM10000_FULLRES_DIR", REPO.parent / "shared" / "data" / "ham10000-fullres"))
+NOTEBOOKS = REPO_ROOT / "notebooks"
+FULLRES = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA_DIR / "ham10000-fullres"))
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

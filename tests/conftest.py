@@ -1,21 +1,20 @@
 """Fixtures shared by every test: paths to the real data, a small real TFLite model, images."""
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from skinlesion.classes import CLASS_CODES, CLASS_NAMES
-from skinlesion.emulator import free_port, running
-from skinlesion.preprocessing import PreprocessSpec
-from skinlesion.serving.config import DEFAULT_MODEL_PATH
+from devtools.lambda_emulator import free_port, running
+from skinlesion.classes import CLASS_CODES
+from skinlesion.image.preprocessing import PreprocessSpec
+from skinlesion.model_card import ModelCard, card_path
+from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR
 from tests.support.image_server import ImageServer
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-FULLRES_DIR = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA / "ham10000-fullres"))
+REPO = REPO_ROOT
+FULLRES_DIR = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA_DIR / "ham10000-fullres"))
 SHIPPED_MODEL = DEFAULT_MODEL_PATH
 
 TINY_INPUT = (64, 64)
@@ -27,7 +26,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project's own converter and given a model card: the real serving path, in seconds."""
     import keras
 
-    from skinlesion.training.convert import keras_to_tflite
+    from skinlesion.training.tflite import keras_to_tflite
 
     keras.utils.set_random_seed(7)
     inputs = keras.Input((TINY_INPUT[1], TINY_INPUT[0], 3))
@@ -40,14 +39,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-model")
     path = folder / "tiny.tflite"
     path.write_bytes(keras_to_tflite(model))
-    card = {
-        "name": "tiny-test-model",
-        "version": "0.0.1",
-        "classes": [{"code": code, "name": CLASS_NAMES[code]} for code in CLASS_CODES],
-        "output": "probabilities",
-        "preprocessing": PreprocessSpec(input_size=TINY_INPUT).to_card(),
-    }
-    path.with_suffix(".json").write_text(json.dumps(card))
+    ModelCard(PreprocessSpec(input_size=TINY_INPUT), name="tiny-test-model", version="0.0.1").write(
+        card_path(path)
+    )
     return path
 
 

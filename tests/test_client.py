@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.lambda_emulator import free_port
 from skinlesion.client import EndpointUnreachable, build_request, is_error, post_json, report
-from skinlesion.emulator import free_port
 from tests.support.image_server import ImageServer
 
 

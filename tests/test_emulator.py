@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.lambda_emulator import free_port
 from skinlesion.classes import CLASS_CODES
-from skinlesion.emulator import free_port
 from tests.conftest import FULLRES_DIR, REPO, SHIPPED_MODEL
 from tests.support.image_server import ImageServer
 
@@ -59,7 +59,7 @@ def test_make_demo_serves_the_shipped_model(fullres_images: list[Path]) -> None:
     labels = dict(line.split(",")[1:3] for line in (FULLRES_DIR / "labels.csv").read_text().splitlines()[1:])
     melanoma = next(p for p in fullres_images if labels[p.stem] == "mel")
     result = subprocess.run(
-        [sys.executable, "-m", "skinlesion.emulator", "--port", str(free_port()), "demo", str(melanoma)],
+        [sys.executable, "-m", "devtools.lambda_emulator", "--port", str(free_port()), "demo", str(melanoma)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skinlesion.emulator import free_port, running
+from devtools.lambda_emulator import free_port, running
 from tests.support.image_server import ImageServer
 
 pytestmark = pytest.mark.emulator

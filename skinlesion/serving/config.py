@@ -1,13 +1,15 @@
-"""Every limit and switch of the service, read once from the environment."""
+"""Every limit and switch of the service, with its default, read once from the environment.
+
+This is the one place a limit is defined: the fetcher, the decoder and the event parser get
+theirs from a `Settings`.
+"""
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The shipped model: its card, Keras file, split and quantized variant are named after it
-# (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the same two files.
-DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "skin-lesion-class_v2.tflite"
+from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.serving.fetch import FetchLimits
 
 MB = 1024 * 1024
 
@@ -45,6 +47,17 @@ class Settings:
     allow_private_urls: bool = False  # local development and tests only
     cors_allow_origin: str = "*"
     num_threads: int | None = None
+
+    @property
+    def fetch_limits(self) -> FetchLimits:
+        return FetchLimits(
+            connect_timeout=self.fetch_connect_timeout,
+            read_timeout=self.fetch_read_timeout,
+            deadline=self.fetch_deadline,
+            max_bytes=self.max_image_bytes,
+            max_redirects=self.max_redirects,
+            allow_private=self.allow_private_urls,
+        )
 
     @classmethod
     def from_env(cls) -> "Settings":

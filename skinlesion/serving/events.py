@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from skinlesion.contract import ServiceError
 from skinlesion.serving.config import Settings
-from skinlesion.serving.errors import BadRequest, MethodNotAllowed, ServiceError, TooLarge
 
 USAGE = "send a JSON object with 'url' (an http(s) image URL), 'image' (base64 of the file) or 'instances'"
 
@@ -66,46 +66,45 @@ def _header(event: dict[str, Any], name: str) -> str:
 def parse_http_event(event: dict[str, Any], settings: Settings) -> ParsedRequest:
     method = http_method(event)
     if method != "POST":
-        raise MethodNotAllowed(f"use POST, not {method}")
+        raise ServiceError("method_not_allowed", f"use POST, not {method}")
     body = event.get("body")
     if body is None or body == "":
-        raise BadRequest(f"the request body is empty; {USAGE}", code="empty_body")
+        raise ServiceError("empty_body", f"the request body is empty; {USAGE}")
     if not isinstance(body, str):
-        raise BadRequest("the request body must be a string", code="invalid_body")
+        raise ServiceError("invalid_body", "the request body must be a string")
     if len(body) > settings.max_body_bytes * 4 // 3 + 4:
-        raise TooLarge(
-            f"the request body is larger than {settings.max_body_bytes:,} bytes", code="body_too_large"
+        raise ServiceError(
+            "body_too_large", f"the request body is larger than {settings.max_body_bytes:,} bytes"
         )
     if event.get("isBase64Encoded"):
         raw = _b64decode(body, "the request body")
     else:
         raw = body.encode("utf-8", errors="surrogateescape")
     if len(raw) > settings.max_body_bytes:
-        raise TooLarge(
-            f"the request body is larger than {settings.max_body_bytes:,} bytes", code="body_too_large"
+        raise ServiceError(
+            "body_too_large", f"the request body is larger than {settings.max_body_bytes:,} bytes"
         )
     content_type = _header(event, "content-type").split(";", 1)[0].strip().lower()
     if content_type.startswith("image/") or content_type == "application/octet-stream":
         return ParsedRequest([ImageRequest(image=raw)], batch=False)
     try:
         payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(f"the request body is not valid JSON; {USAGE}", code="invalid_json") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
+        raise ServiceError("invalid_json", f"the request body is not valid JSON; {USAGE}") from None
     return parse_payload(payload, settings)
 
 
 def parse_payload(payload: Any, settings: Settings) -> ParsedRequest:
     if not isinstance(payload, dict):
-        raise BadRequest(USAGE, code="invalid_request")
+        raise ServiceError("invalid_request", USAGE)
     if "instances" not in payload:
         return ParsedRequest([parse_item(payload, settings)], batch=False)
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
-        raise BadRequest("'instances' must be a non-empty list", code="invalid_request")
+        raise ServiceError("invalid_request", "'instances' must be a non-empty list")
     if len(instances) > settings.max_batch:
-        raise TooLarge(
-            f"a batch holds at most {settings.max_batch} instances, got {len(instances)}",
-            code="batch_too_large",
+        raise ServiceError(
+            "batch_too_large", f"a batch holds at most {settings.max_batch} instances, got {len(instances)}"
         )
     items: list[ImageRequest | ServiceError] = []
     for instance in instances:
@@ -118,25 +117,25 @@ def parse_payload(payload: Any, settings: Settings) -> ParsedRequest:
 
 def parse_item(item: Any, settings: Settings) -> ImageRequest:
     if not isinstance(item, dict):
-        raise BadRequest(USAGE, code="invalid_request")
+        raise ServiceError("invalid_request", USAGE)
     if ("url" in item) == ("image" in item):
-        raise BadRequest("give exactly one of 'url' or 'image'", code="invalid_request")
+        raise ServiceError("invalid_request", "give exactly one of 'url' or 'image'")
     if "url" in item:
         if not isinstance(item["url"], str) or not item["url"].strip():
-            raise BadRequest("'url' must be a non-empty string", code="invalid_url")
+            raise ServiceError("invalid_url", "'url' must be a non-empty string")
         return ImageRequest(url=item["url"])
     value = item["image"]
     if not isinstance(value, str) or not value:
-        raise BadRequest("'image' must be a non-empty base64 string", code="invalid_base64")
+        raise ServiceError("invalid_base64", "'image' must be a non-empty base64 string")
     if value.startswith("data:"):
         header, _, value = value.partition(",")
         if not header.endswith(";base64"):
-            raise BadRequest("a data URI in 'image' must be base64-encoded", code="invalid_base64")
+            raise ServiceError("invalid_base64", "a data URI in 'image' must be base64-encoded")
     if len(value) > settings.max_image_bytes * 4 // 3 + 4 + value.count("\n") + value.count("\r"):
-        raise TooLarge(f"the image is larger than {settings.max_image_bytes:,} bytes", code="image_too_large")
+        raise ServiceError("image_too_large", f"the image is larger than {settings.max_image_bytes:,} bytes")
     data = _b64decode(value, "'image'")
     if len(data) > settings.max_image_bytes:
-        raise TooLarge(f"the image is larger than {settings.max_image_bytes:,} bytes", code="image_too_large")
+        raise ServiceError("image_too_large", f"the image is larger than {settings.max_image_bytes:,} bytes")
     return ImageRequest(image=data)
 
 
@@ -144,13 +143,13 @@ def _b64decode(text: str, what: str) -> bytes:
     compact = "".join(text.split())
     data = compact.rstrip("=")
     if len(compact) - len(data) > 2:
-        raise BadRequest(f"{what} is not valid base64: too much padding", code="invalid_base64")
+        raise ServiceError("invalid_base64", f"{what} is not valid base64: too much padding")
     altchars = b"-_" if ("-" in data or "_" in data) else None
     try:
         # Padding is recomputed: some clients drop it, and '=' inside the data is refused here.
         return base64.b64decode(data + "=" * (-len(data) % 4), altchars=altchars, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{what} is not valid base64", code="invalid_base64") from None
+        raise ServiceError("invalid_base64", f"{what} is not valid base64") from None
 
 
 def http_response(payload: dict[str, Any], status: int, settings: Settings) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from skinlesion.serving.errors import BadRequest, FetchFailed, FetchTimeout, TooLarge, UrlRefused
+from skinlesion.contract import ServiceError
 
 USER_AGENT = "skin-lesion-classifier/1.0 (image fetcher; +https://github.com/skin-lesion-classifier)"
 MAX_URL_LENGTH = 2048
@@ -33,12 +33,14 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 @dataclass(frozen=True)
 class FetchLimits:
-    connect_timeout: float = 3.0
-    read_timeout: float = 5.0
-    deadline: float = 10.0
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 3
-    allow_private: bool = False
+    """One download's limits; `Settings.fetch_limits` gives the service's."""
+
+    connect_timeout: float  # seconds
+    read_timeout: float  # seconds without a byte
+    deadline: float  # seconds for the whole download, redirects included
+    max_bytes: int
+    max_redirects: int
+    allow_private: bool
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -69,28 +71,30 @@ class _Target:
 
 def _parse_url(url: str) -> _Target:
     if not isinstance(url, str) or not url.strip():
-        raise BadRequest("'url' must be a non-empty string", code="invalid_url")
+        raise ServiceError("invalid_url", "'url' must be a non-empty string")
     if len(url) > MAX_URL_LENGTH:
-        raise BadRequest(f"the URL is longer than {MAX_URL_LENGTH} characters", code="invalid_url")
+        raise ServiceError("invalid_url", f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(ord(ch) < 33 or ord(ch) == 127 for ch in url.strip()):
-        raise BadRequest("the URL contains spaces or control characters", code="invalid_url")
+        raise ServiceError("invalid_url", "the URL contains spaces or control characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise BadRequest(f"the URL cannot be parsed: {exc}", code="invalid_url") from None
+        raise ServiceError("invalid_url", f"the URL cannot be parsed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise UrlRefused(f"only http and https URLs are accepted, not {scheme or 'a relative URL'!r}")
+        raise ServiceError(
+            "url_refused", f"only http and https URLs are accepted, not {scheme or 'a relative URL'!r}"
+        )
     if parts.username is not None or parts.password is not None:
-        raise UrlRefused("URLs with credentials are refused")
+        raise ServiceError("url_refused", "URLs with credentials are refused")
     host = parts.hostname
     if not host:
-        raise UrlRefused("the URL has no host")
+        raise ServiceError("url_refused", "the URL has no host")
     try:
         host.encode("idna")
     except UnicodeError:
-        raise BadRequest("the URL's host name is not valid", code="invalid_url") from None
+        raise ServiceError("invalid_url", "the URL's host name is not valid") from None
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -101,13 +105,15 @@ def _checked_address(target: _Target, resolver: Resolver, allow_private: bool) -
     try:
         addresses = resolver(target.host, target.port)
     except (OSError, UnicodeError) as exc:
-        raise FetchFailed(f"the host {target.host!r} could not be resolved: {exc}") from None
+        raise ServiceError("fetch_failed", f"the host {target.host!r} could not be resolved: {exc}") from None
     if not addresses:
-        raise FetchFailed(f"the host {target.host!r} has no address")
+        raise ServiceError("fetch_failed", f"the host {target.host!r} has no address")
     if not allow_private:
         for address in addresses:
             if not is_public_address(address):
-                raise UrlRefused(f"the host {target.host!r} resolves to a non-public address")
+                raise ServiceError(
+                    "url_refused", f"the host {target.host!r} resolves to a non-public address"
+                )
     return addresses[0]
 
 
@@ -147,7 +153,7 @@ def _get_once(
     """One GET. Returns (redirect location, b"") or (None, body)."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s")
+        raise ServiceError("fetch_timeout", f"the image was not downloaded within {limits.deadline:g} s")
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = cls(target.host, target.port, address, timeout=min(limits.connect_timeout, remaining))
     watchdog = threading.Timer(remaining, _abort, args=(conn,))
@@ -170,17 +176,25 @@ def _get_once(
         if response.status in REDIRECT_STATUSES:
             location = response.getheader("Location")
             if not location:
-                raise FetchFailed(f"the image URL redirected (HTTP {response.status}) without a Location")
+                raise ServiceError(
+                    "fetch_failed", f"the image URL redirected (HTTP {response.status}) without a Location"
+                )
             return location, b""
         if not 200 <= response.status < 300 or response.status == 204:
-            raise FetchFailed(f"the image URL answered HTTP {response.status}")
+            raise ServiceError("fetch_failed", f"the image URL answered HTTP {response.status}")
         return None, _read_body(response, limits, deadline)
     except TimeoutError:
-        raise FetchTimeout("the image server stopped answering before the image arrived") from None
+        raise ServiceError(
+            "fetch_timeout", "the image server stopped answering before the image arrived"
+        ) from None
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline:
-            raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s") from None
-        raise FetchFailed(f"the image could not be downloaded: {exc.__class__.__name__}") from None
+            raise ServiceError(
+                "fetch_timeout", f"the image was not downloaded within {limits.deadline:g} s"
+            ) from None
+        raise ServiceError(
+            "fetch_failed", f"the image could not be downloaded: {exc.__class__.__name__}"
+        ) from None
     finally:
         watchdog.cancel()
         conn.close()
@@ -189,21 +203,23 @@ def _get_once(
 def _read_body(response: http.client.HTTPResponse, limits: FetchLimits, deadline: float) -> bytes:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_bytes:
-        raise TooLarge(f"the image is larger than {limits.max_bytes:,} bytes", code="image_too_large")
+        raise ServiceError("image_too_large", f"the image is larger than {limits.max_bytes:,} bytes")
     body = bytearray()
     while True:
         if time.monotonic() >= deadline:
-            raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s")
+            raise ServiceError("fetch_timeout", f"the image was not downloaded within {limits.deadline:g} s")
         chunk = response.read1(CHUNK_BYTES)
         if not chunk:
             if time.monotonic() >= deadline:  # the watchdog closed the socket under us
-                raise FetchTimeout(f"the image was not downloaded within {limits.deadline:g} s")
+                raise ServiceError(
+                    "fetch_timeout", f"the image was not downloaded within {limits.deadline:g} s"
+                )
             break
         body += chunk
         if len(body) > limits.max_bytes:
-            raise TooLarge(f"the image is larger than {limits.max_bytes:,} bytes", code="image_too_large")
+            raise ServiceError("image_too_large", f"the image is larger than {limits.max_bytes:,} bytes")
     if declared is not None and declared.strip().isdigit() and len(body) < int(declared):
-        raise FetchFailed("the download was cut short before the declared length")
+        raise ServiceError("fetch_failed", "the download was cut short before the declared length")
     return bytes(body)
 
 
@@ -217,6 +233,6 @@ def fetch_image(url: str, limits: FetchLimits, resolver: Resolver = system_resol
         if location is None:
             return body
         url = urljoin(url, location)
-    raise FetchFailed(
-        f"the image URL redirected more than {limits.max_redirects} times", code="too_many_redirects"
+    raise ServiceError(
+        "too_many_redirects", f"the image URL redirected more than {limits.max_redirects} times"
     )

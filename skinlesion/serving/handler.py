@@ -5,7 +5,6 @@ logged with its traceback for us and answered as a bare 500 for the client.
 """
 
 import functools
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +14,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from skinlesion.preprocessing import Preprocessor
+from skinlesion import contract
+from skinlesion.contract import ServiceError
+from skinlesion.image.decode import decode_image
+from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.serving import logs
 from skinlesion.serving.config import Settings
-from skinlesion.serving.decode import decode_image
-from skinlesion.serving.errors import FetchTimeout, ServiceError
 from skinlesion.serving.events import (
     ImageRequest,
     ParsedRequest,
@@ -28,38 +29,26 @@ from skinlesion.serving.events import (
     parse_http_event,
     parse_payload,
 )
-from skinlesion.serving.fetch import FetchLimits, Resolver, fetch_image, system_resolver
-from skinlesion.serving.model import LesionModel, prediction_payload
+from skinlesion.serving.fetch import Resolver, fetch_image, system_resolver
+from skinlesion.serving.model import LesionModel
 
-logger = logging.getLogger("skinlesion.serving")
-logger.setLevel(logging.INFO)
+logger = logs.get_logger("skinlesion.serving")
 
 # Seconds kept in hand before Lambda's own timeout, to answer instead of being killed.
 TIMEOUT_MARGIN = 1.5
+_cold_start = True
 BATCH_FETCH_WORKERS = 4
 
 
-class ModelUnavailable(ServiceError):
-    status = 500
-    code = "model_unavailable"
-
-
-class Classifier:
-    """Model, preprocessing and fetch limits, built once per container."""
+class Service:
+    """Model, preprocessing and limits, built once per container and reused by every request."""
 
     def __init__(self, settings: Settings, resolver: Resolver = system_resolver) -> None:
         self.settings = settings
-        self.model = LesionModel(settings.model_path, num_threads=settings.num_threads)
+        self.model = LesionModel.load(settings.model_path, num_threads=settings.num_threads)
         self.preprocessor = Preprocessor(self.model.card.preprocessing)
         self.resolver = resolver
-        self.limits = FetchLimits(
-            connect_timeout=settings.fetch_connect_timeout,
-            read_timeout=settings.fetch_read_timeout,
-            deadline=settings.fetch_deadline,
-            max_bytes=settings.max_image_bytes,
-            max_redirects=settings.max_redirects,
-            allow_private=settings.allow_private_urls,
-        )
+        self.limits = settings.fetch_limits
 
     def tensor_for(self, item: ImageRequest, deadline: float) -> np.ndarray:
         """Fetch (if a URL) and decode one image into the model's input tensor."""
@@ -67,20 +56,19 @@ class Classifier:
         if item.url is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise FetchTimeout("no time was left in the request to download this image")
+                raise ServiceError("fetch_timeout", "no time was left in the request to download this image")
             limits = replace(self.limits, deadline=min(self.limits.deadline, remaining))
             data = fetch_image(item.url, limits, self.resolver)
         image = decode_image(data, max_pixels=self.settings.max_pixels)
         return self.preprocessor.convert_to_tensor(image)
 
-    def classify(self, tensor: np.ndarray) -> dict[str, Any]:
-        return prediction_payload(self.model.probabilities(tensor), self.model.info)
-
-    def answer(self, request: ParsedRequest, deadline: float) -> dict[str, Any]:
+    def answer(self, request: ParsedRequest, deadline: float) -> contract.Prediction | contract.BatchAnswer:
         if not request.batch:
             item = request.items[0]
             assert isinstance(item, ImageRequest)
-            return self.classify(self.tensor_for(item, deadline))
+            return contract.prediction(
+                self.model.probabilities(self.tensor_for(item, deadline)), self.model.info
+            )
 
         def load(item: ImageRequest | ServiceError) -> np.ndarray | ServiceError:
             if isinstance(item, ServiceError):
@@ -93,15 +81,13 @@ class Classifier:
         # Downloads overlap; inference stays on this thread (an interpreter is not thread-safe).
         with ThreadPoolExecutor(max_workers=BATCH_FETCH_WORKERS) as pool:
             loaded = list(pool.map(load, request.items))
-        predictions = []
-        for result in loaded:
-            if isinstance(result, ServiceError):
-                predictions.append(result.to_dict())
-            else:
-                prediction = self.classify(result)
-                del prediction["model"]
-                predictions.append(prediction)
-        return {"predictions": predictions, "model": self.model.info}
+        items = [
+            result
+            if isinstance(result, ServiceError)
+            else contract.prediction(self.model.probabilities(result))
+            for result in loaded
+        ]
+        return contract.batch_answer(items, self.model.info)
 
 
 @functools.cache
@@ -110,16 +96,16 @@ def env_settings() -> Settings:
 
 
 @functools.cache
-def default_classifier() -> Classifier:
-    """The container's classifier, from the environment; loaded on first use and kept."""
-    return Classifier(env_settings())
+def default_service() -> Service:
+    """The container's service, from the environment; loaded on first use and kept."""
+    return Service(env_settings())
 
 
 def preload() -> None:
     """Load the model during Lambda's init phase. A failure is logged here and answered per
     request as `model_unavailable`, rather than crashing the runtime."""
     try:
-        default_classifier()
+        default_service()
     except Exception:
         logger.exception("model could not be loaded at start-up")
 
@@ -132,41 +118,47 @@ def _request_deadline(settings: Settings, context: Any) -> float:
     return time.monotonic() + budget
 
 
-def handle(event: Any, context: Any, classifier: Classifier | None = None) -> dict[str, Any]:
-    """Answer one invocation; `classifier` defaults to the container's own."""
+def handle(event: Any, context: Any, service: Service | None = None) -> dict[str, Any]:
+    """Answer one invocation; `service` defaults to the container's own."""
+    global _cold_start
     started = time.perf_counter()
+    logs.bind(getattr(context, "aws_request_id", None), _cold_start)
+    _cold_start = False
     http = is_http_event(event)
     try:
-        settings = classifier.settings if classifier is not None else env_settings()
+        settings = service.settings if service is not None else env_settings()
     except ValueError:
         logger.exception("invalid configuration in the environment")
         settings = Settings()  # only to shape the error response; the model load reports it
-    log: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None), "http": http}
+    fields: dict[str, Any] = {"http": http}
     try:
         if http and http_method(event) == "OPTIONS":
             payload, status = {}, 204
         else:
             request = parse_http_event(event, settings) if http else parse_payload(event, settings)
-            log.update(_describe(request))
-            if classifier is None:
+            fields.update(_describe(request))
+            if service is None:
                 try:
-                    classifier = default_classifier()
+                    service = default_service()
                 except Exception as exc:
                     logger.exception("model could not be loaded")
-                    raise ModelUnavailable("the model could not be loaded; see the function's logs") from exc
-            payload = classifier.answer(request, _request_deadline(settings, context))
-            status = 200
-            log["prediction"] = payload.get("prediction")
+                    raise ServiceError(
+                        "model_unavailable", "the model could not be loaded; see the function's logs"
+                    ) from exc
+            payload, status = service.answer(request, _request_deadline(settings, context)), 200
+            fields["prediction"] = payload.get("prediction")
     except ServiceError as error:
         payload, status = error.to_dict(), error.status
-        log["code"] = error.code
-        log["message"] = error.message
+        fields.update(code=error.code, detail=error.message)
     except Exception:
         logger.exception("unexpected error")
-        payload, status = ServiceError("internal error; see the function's logs").to_dict(), 500
-        log["code"] = "internal_error"
-    log.update(status=status, ms=round((time.perf_counter() - started) * 1000, 1))
-    logger.log(logging.INFO if status < 500 else logging.ERROR, json.dumps(log, default=str))
+        payload, status = (
+            ServiceError("internal_error", "internal error; see the function's logs").to_dict(),
+            500,
+        )
+        fields["code"] = "internal_error"
+    fields.update(status=status, ms=round((time.perf_counter() - started) * 1000, 1))
+    logger.log(logging.INFO if status < 500 else logging.ERROR, "request", extra={"fields": fields})
     return http_response(payload, status, settings) if http else payload
 
 

@@ -1,16 +1,17 @@
-"""Load a `.tflite` classifier and its model card once, and turn tensors into probabilities."""
+"""A `.tflite` classifier and its model card, loaded once: preprocessed tensors in, probabilities out.
+
+This is the one TFLite inference loop of the project: conversion checks and evaluation run the
+converted file through it too, so they measure exactly what the Lambda serves.
+"""
 
 import hashlib
 import importlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from skinlesion.classes import CLASS_CODES, CLASS_NAMES
-from skinlesion.preprocessing import PreprocessSpec
+from skinlesion.contract import ModelInfo
+from skinlesion.model_card import ModelCard, card_path
 
 # The maintained runtime first; the others only where that is what the image has.
 RUNTIMES = (
@@ -30,83 +31,55 @@ def interpreter_class() -> type:
     raise ImportError("no TFLite runtime: install ai-edge-litert (or tflite-runtime, or tensorflow)")
 
 
-def card_path_for(model_path: Path) -> Path:
-    return model_path.with_suffix(".json")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What serving needs from the card; the card itself holds much more for people."""
-
-    name: str
-    version: str
-    classes: tuple[str, ...]
-    preprocessing: PreprocessSpec
-    output: str = "probabilities"
-
-    @classmethod
-    def read(cls, path: Path) -> "ModelCard":
-        card = json.loads(path.read_text())
-        classes = tuple(entry["code"] for entry in card["classes"])
-        if sorted(classes) != sorted(CLASS_CODES):
-            raise ValueError(f"{path}: the model's classes {classes} are not the 7 HAM10000 codes")
-        output = card.get("output", "probabilities")
-        if output not in ("probabilities", "logits"):
-            raise ValueError(f"{path}: output must be 'probabilities' or 'logits', not {output!r}")
-        return cls(
-            name=str(card["name"]),
-            version=str(card["version"]),
-            classes=classes,
-            preprocessing=PreprocessSpec.from_card(card["preprocessing"]),
-            output=output,
-        )
-
-
 class LesionModel:
     """A loaded classifier: one interpreter per process, reused by every request."""
 
-    def __init__(self, model_path: Path, num_threads: int | None = None) -> None:
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise FileNotFoundError(f"model file not found: {model_path} (set MODEL_PATH)")
-        self.card = ModelCard.read(card_path_for(model_path))
-        content = model_path.read_bytes()
+    def __init__(self, content: bytes, card: ModelCard, num_threads: int | None = None) -> None:
+        self.card = card
         self.sha256 = hashlib.sha256(content).hexdigest()
         self.interpreter = interpreter_class()(model_content=content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
-        width, height = self.card.preprocessing.input_size
+        width, height = card.preprocessing.input_size
         expected = (height, width, 3)
         if tuple(self._input["shape"][1:]) != expected:
             raise ValueError(
-                f"{model_path}: input shape {self._input['shape']} does not match the card {expected}"
+                f"the model's input shape {self._input['shape']} does not match the card {expected}"
             )
-        if self._output["shape"][-1] != len(self.card.classes):
+        if self._output["shape"][-1] != len(card.classes):
             raise ValueError(
-                f"{model_path}: {self._output['shape'][-1]} outputs for {len(self.card.classes)} classes"
+                f"the model has {self._output['shape'][-1]} outputs for {len(card.classes)} classes"
             )
+
+    @classmethod
+    def load(cls, model_path: Path, num_threads: int | None = None) -> "LesionModel":
+        """The `.tflite` file and the card beside it."""
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise FileNotFoundError(f"model file not found: {model_path} (set MODEL_PATH)")
+        return cls(model_path.read_bytes(), ModelCard.read(card_path(model_path)), num_threads)
 
     @property
-    def info(self) -> dict[str, str]:
+    def info(self) -> ModelInfo:
         return {"name": self.card.name, "version": self.card.version, "sha256": self.sha256[:12]}
 
+    def predict(self, tensors: np.ndarray) -> np.ndarray:
+        """Probabilities (n, classes) for preprocessed (n, H, W, 3) tensors, one invoke per image as
+        the Lambda runs them; rows sum to 1."""
+        rows = []
+        for tensor in tensors:
+            self.interpreter.set_tensor(
+                self._input["index"], tensor[None].astype(self._input["dtype"], copy=False)
+            )
+            self.interpreter.invoke()
+            raw = np.clip(self.interpreter.get_tensor(self._output["index"])[0].astype(np.float64), 0.0, None)
+            total = raw.sum()
+            if not np.isfinite(total) or total <= 0:
+                raise ValueError("the model produced no usable probabilities")
+            rows.append(raw / total)
+        return np.stack(rows)
+
     def probabilities(self, tensor: np.ndarray) -> dict[str, float]:
-        """Class code -> probability for one preprocessed (1, H, W, 3) tensor; sums to 1."""
-        self.interpreter.set_tensor(self._input["index"], tensor.astype(self._input["dtype"], copy=False))
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self._output["index"])[0].astype(np.float64)
-        if self.card.output == "logits":
-            raw = np.exp(raw - raw.max())
-        raw = np.clip(raw, 0.0, None)
-        total = raw.sum()
-        if not np.isfinite(total) or total <= 0:
-            raise ValueError("the model produced no usable probabilities")
-        return {code: float(p) for code, p in zip(self.card.classes, raw / total, strict=True)}
-
-
-def prediction_payload(probabilities: dict[str, float], model_info: dict[str, Any]) -> dict[str, Any]:
-    """The response contract: top class, its name, every class's probability, the model."""
-    top = max(probabilities, key=probabilities.__getitem__)
-    ordered = {code: probabilities[code] for code in CLASS_CODES}
-    return {"prediction": top, "label": CLASS_NAMES[top], "probabilities": ordered, "model": model_info}
+        """Class code -> probability for one preprocessed (1, H, W, 3) tensor."""
+        return {code: float(p) for code, p in zip(self.card.classes, self.predict(tensor)[0], strict=True)}

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
-from skinlesion.serving.config import DEFAULT_MODEL_PATH
+from skinlesion import paths
+from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.serving.model import LesionModel
 from skinlesion.training import data
-from skinlesion.training.convert import tflite_predict
 from skinlesion.training.evaluate import paired_difference
 
 
@@ -37,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=data.default_data_dir(),
+        default=paths.default_data_dir(),
         help="HAM10000 folder (default: $HAM10000_DIR)",
     )
     p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples")
@@ -45,11 +46,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def probabilities(model: Path, paths: list[Path]) -> np.ndarray:
+def probabilities(model: Path, images: list[Path]) -> np.ndarray:
     """The model's validation probabilities, its images prepared as its card says."""
-    card = json.loads(model.with_suffix(".json").read_text())
-    pre = Preprocessor(PreprocessSpec.from_card(card["preprocessing"]))
-    return tflite_predict(model.read_bytes(), pre.preprocess(data.load_images(paths, pre, model.name)))
+    loaded = LesionModel.load(model, num_threads=2)
+    pre = Preprocessor(loaded.card.preprocessing)
+    return loaded.predict(pre.preprocess(data.load_images(images, pre, model.name)))
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ Several images often show the same lesion; a split that puts one lesion on both 
 measures memory, not diagnosis. The split is therefore by `lesion_id`, stratified by `dx`.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,14 @@ from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.preprocessing import Preprocessor
-from skinlesion.serving.decode import decode_image
+from skinlesion.image.decode import decode_image
+from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.serving.config import Settings
 
 METADATA_FILE = "HAM10000_metadata.csv"
-DATA_DIR_ENV = "HAM10000_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # A split file names images and their side only: labels and lesions come from the user's own
 # metadata, so a committed split carries none of the dataset.
 SPLIT_COLUMNS = ["image_id", "split"]
-
-
-def default_data_dir() -> Path:
-    """`$HAM10000_DIR`, else `../shared/data/ham10000` beside the repository."""
-    return Path(os.environ.get(DATA_DIR_ENV, REPO_ROOT.parent / "shared" / "data" / "ham10000"))
 
 
 def load_metadata(data_dir: Path) -> pd.DataFrame:
@@ -96,8 +89,8 @@ def labels(dx: pd.Series) -> np.ndarray:
 
 
 def load_image(path: Path, preprocessor: Preprocessor) -> np.ndarray:
-    """One file as the resized uint8 HxWx3 array: the serving side's decode and resize."""
-    return preprocessor.resized_array(decode_image(Path(path).read_bytes()))
+    """One file as the resized uint8 HxWx3 array: the serving side's decode (and pixel limit) and resize."""
+    return preprocessor.resized_array(decode_image(Path(path).read_bytes(), Settings.max_pixels))
 
 
 def load_images(paths: list[Path], preprocessor: Preprocessor, desc: str = "images") -> np.ndarray:

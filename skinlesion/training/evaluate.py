@@ -82,8 +82,8 @@ def evaluate(
         flagged = probs[:, MELANOMA] >= threshold
         operating_points[f"{target:.2f}"] = {
             "threshold": float(threshold),
-            "sensitivity": _number(_ratio((flagged & is_mel).sum(), is_mel.sum())),
-            "specificity": _number(_ratio((~flagged & ~is_mel).sum(), (~is_mel).sum())),
+            "sensitivity": _number(safe_ratio((flagged & is_mel).sum(), is_mel.sum())),
+            "specificity": _number(safe_ratio((~flagged & ~is_mel).sum(), (~is_mel).sum())),
             "sensitivity_ci": None,
         }
     intervals = None
@@ -96,7 +96,7 @@ def evaluate(
         for point, samples in zip(
             operating_points.values(), resampled["sensitivity_at_threshold"].T, strict=True
         ):
-            point["sensitivity_ci"] = _interval(samples)
+            point["sensitivity_ci"] = percentile_interval(samples)
 
     return {
         "n_images": len(y_true),
@@ -140,11 +140,11 @@ def _confidence_intervals(resampled: dict[str, np.ndarray]) -> dict[str, Any]:
         "melanoma_specificity",
         "accuracy",
     )
-    intervals: dict[str, Any] = {name: _interval(resampled[name]) for name in overall}
+    intervals: dict[str, Any] = {name: percentile_interval(resampled[name]) for name in overall}
     intervals["per_class"] = {
         code: {
-            "precision": _interval(resampled["precision"][:, c]),
-            "recall": _interval(resampled["recall"][:, c]),
+            "precision": percentile_interval(resampled["precision"][:, c]),
+            "recall": percentile_interval(resampled["recall"][:, c]),
         }
         for c, code in enumerate(CLASS_CODES)
     }
@@ -159,7 +159,7 @@ def _melanoma_threshold(scores: np.ndarray, negative: np.ndarray, specificity: f
     """
     candidates = np.append(np.unique(scores), np.nextafter(scores.max(), np.inf))
     true_negatives = np.searchsorted(np.sort(scores[negative]), candidates)  # negatives below each
-    return float(candidates[np.argmax(_ratio(true_negatives, negative.sum()) >= specificity)])
+    return float(candidates[np.argmax(safe_ratio(true_negatives, negative.sum()) >= specificity)])
 
 
 def _resampled_metrics(
@@ -186,17 +186,17 @@ def _resampled_metrics(
     confusion = counts[:, : n_classes**2].reshape(-1, n_classes, n_classes)
     support, predicted = confusion.sum(axis=2), confusion.sum(axis=1)
     hits = confusion.diagonal(axis1=1, axis2=2)
-    recall = _ratio(hits, support)
+    recall = safe_ratio(hits, support)
     negatives = support.sum(axis=1) - support[:, MELANOMA]
     return {
         "balanced_accuracy": _mean_over_classes(recall),
         "accuracy": hits.sum(axis=1) / support.sum(axis=1),
         "macro_roc_auc": _mean_over_classes(_resampled_auc(y_true, probs, group_index, draws)),
         "melanoma_sensitivity": recall[:, MELANOMA],
-        "melanoma_specificity": _ratio(negatives - predicted[:, MELANOMA] + hits[:, MELANOMA], negatives),
+        "melanoma_specificity": safe_ratio(negatives - predicted[:, MELANOMA] + hits[:, MELANOMA], negatives),
         "recall": recall,
-        "precision": _ratio(hits, predicted),
-        "sensitivity_at_threshold": _ratio(counts[:, n_classes**2 :], support[:, [MELANOMA]]),
+        "precision": safe_ratio(hits, predicted),
+        "sensitivity_at_threshold": safe_ratio(counts[:, n_classes**2 :], support[:, [MELANOMA]]),
     }
 
 
@@ -222,13 +222,13 @@ def _resampled_auc(
             pos = np.add.reduceat(weights * positive, tie_starts, axis=1)
             neg = np.add.reduceat(weights, tie_starts, axis=1) - pos
             below = np.cumsum(neg, axis=1) - neg  # negative weight scored strictly lower
-            auc[start : start + chunk, c] = _ratio(
+            auc[start : start + chunk, c] = safe_ratio(
                 (pos * (below + neg / 2)).sum(axis=1), pos.sum(axis=1) * neg.sum(axis=1)
             )
     return auc
 
 
-def _ratio(numerator: Any, denominator: Any) -> np.ndarray:
+def safe_ratio(numerator: Any, denominator: Any) -> np.ndarray:
     """numerator / denominator, NaN where the denominator is 0 (the figure is undefined there)."""
     numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     out = np.full(np.broadcast_shapes(numerator.shape, denominator.shape), np.nan)
@@ -238,10 +238,10 @@ def _ratio(numerator: Any, denominator: Any) -> np.ndarray:
 def _mean_over_classes(values: np.ndarray) -> np.ndarray:
     """Row means over the defined (non-NaN) entries."""
     defined = ~np.isnan(values)
-    return _ratio(np.where(defined, values, 0).sum(axis=1), defined.sum(axis=1))
+    return safe_ratio(np.where(defined, values, 0).sum(axis=1), defined.sum(axis=1))
 
 
-def _interval(samples: np.ndarray) -> list[float] | None:
+def percentile_interval(samples: np.ndarray) -> list[float] | None:
     """Percentile interval over the resamples where the figure is defined; None if it never is."""
     defined = samples[~np.isnan(samples)]
     if defined.size == 0:
@@ -384,7 +384,7 @@ def paired_difference(
             "a": float(figure(y_true, probs_a)),
             "b": float(figure(y_true, probs_b)),
             "difference": float(figure(y_true, probs_b) - figure(y_true, probs_a)),
-            "interval": _interval(np.array(samples[name])),
+            "interval": percentile_interval(np.array(samples[name])),
         }
         for name, figure in figures.items()
     }

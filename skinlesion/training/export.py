@@ -7,23 +7,17 @@ recorded split, so the card's figures are those of the file that is shipped.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path, new_card
+from skinlesion.serving.model import LesionModel
 from skinlesion.training import data
-from skinlesion.training.convert import (
-    MODEL_VERSION,
-    agreement,
-    keras_to_tflite,
-    tflite_latency_ms,
-    tflite_predict,
-    write_card,
-)
 from skinlesion.training.evaluate import evaluate, format_report
+from skinlesion.training.tflite import keras_to_tflite, tflite_latency_ms
 
 
 @dataclass
@@ -51,7 +45,15 @@ def _images(
     return x, data.labels(rows["dx"]), rows["lesion_id"].to_numpy()
 
 
-def export(config: ExportConfig) -> dict[str, Any]:
+def agreement(keras_probs: np.ndarray, tflite_probs: np.ndarray) -> dict[str, float]:
+    return {
+        "max_abs_diff": float(np.abs(keras_probs - tflite_probs).max()),
+        "top1_agreement": float((keras_probs.argmax(1) == tflite_probs.argmax(1)).mean()),
+        "n_images": len(keras_probs),
+    }
+
+
+def export(config: ExportConfig) -> ModelCard:
     """Convert, check against Keras on validation images, write the `.tflite` and its card."""
     summary = json.loads(config.summary.read_text())
     spec = PreprocessSpec.from_card(summary["preprocessing"])
@@ -67,7 +69,7 @@ def export(config: ExportConfig) -> dict[str, Any]:
     config.out.write_bytes(tflite)
 
     keras_probs = model.predict(x_val, batch_size=32, verbose=1)
-    tflite_probs = tflite_predict(tflite, x_val)
+    tflite_probs = LesionModel(tflite, ModelCard(spec), num_threads=2).predict(x_val)
     tflite_metrics = evaluate(y_val, tflite_probs, groups=lesions)
     check = {
         "quantize": config.quantize,
@@ -86,15 +88,15 @@ def export(config: ExportConfig) -> dict[str, Any]:
         f"Keras balanced accuracy {check['keras_balanced_accuracy']:.4f}; "
         f"TFLite:\n{format_report(tflite_metrics)}"
     )
-    card = write_card(
-        config.out.with_suffix(".json"),
-        config.version,
+    card = new_card(
         spec,
+        config.version,
         architecture=summary["architecture"],
         training_data={**summary["training_data"], "split_file": config.split.name},
         validation_metrics=summary["validation_metrics"],
         conversion_check=check,
         training_wall_time_s=summary["wall_time_s"],
     )
-    print(f"model card: {config.out.with_suffix('.json')}")
+    card.write(card_path(config.out))
+    print(f"model card: {card_path(config.out)}")
     return card

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.preprocessing import Preprocessor
+from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.training.evaluate import balanced_accuracy
 
 CHECKPOINT_PATTERN = "skin-lesion-class_{epoch:02d}_{score:.3f}.h5"

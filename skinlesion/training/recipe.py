@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion import paths
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import data
 from skinlesion.training.backbone import Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
@@ -58,10 +59,10 @@ class TrainConfig:
     """Every option of a training run; the defaults are the shipped model's recipe."""
 
     data_dir: Path = option(
-        data.default_data_dir(),
+        paths.default_data_dir(),
         "data",
         f"folder with {data.METADATA_FILE} and the images in any subfolders (images/ or the original "
-        f"HAM10000_images_part_1/_2); default ${data.DATA_DIR_ENV}, else ../shared/data/ham10000",
+        f"HAM10000_images_part_1/_2); default ${paths.DATA_DIR_ENV}, else ../shared/data/ham10000",
     )
     split: Path | None = option(
         None, "data", "reuse a split CSV (image_id,split) instead of drawing one, e.g. models/*_split.csv"

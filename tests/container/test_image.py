@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.serving.config import DEFAULT_MODEL_PATH
+from skinlesion.paths import DEFAULT_MODEL_PATH
 from tests.conftest import REPO
 from tests.support.image_server import ImageServer
 from tests.support.images import jpeg
@@ -131,7 +131,15 @@ def test_the_image_holds_serving_only() -> None:
     found = json.loads(docker("run", "--rm", "--entrypoint", "python", IMAGE, "-c", script))
     assert not found["tensorflow"] and not found["keras"]
     assert set(found["task"]) == {"__pycache__", "lambda_function.py", "models", "skinlesion"}
-    assert "training" not in found["package"] and "emulator.py" not in found["package"]
+    assert set(found["package"]) - {"__pycache__"} == {
+        "__init__.py",
+        "classes.py",
+        "paths.py",
+        "contract.py",
+        "model_card.py",
+        "image",
+        "serving",
+    }
     assert found["models"] == sorted([DEFAULT_MODEL_PATH.name, DEFAULT_MODEL_PATH.with_suffix(".json").name])
 
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from skinlesion.contract import ServiceError
 from skinlesion.serving.config import Settings
-from skinlesion.serving.errors import BadRequest, MethodNotAllowed, ServiceError, TooLarge
 from skinlesion.serving.events import (
     ImageRequest,
     http_method,
@@ -13,6 +13,7 @@ from skinlesion.serving.events import (
     parse_http_event,
     parse_payload,
 )
+from tests.support.errors import expect_error
 from tests.support.events import function_url_event, http_api_event, rest_api_event
 
 SETTINGS = Settings()
@@ -66,7 +67,7 @@ def test_base64_variants_decode_to_the_same_bytes(image: str) -> None:
     ],
 )
 def test_malformed_requests_are_bad_requests(payload: object) -> None:
-    with pytest.raises(BadRequest):
+    with expect_error(400):
         parse_payload(payload, SETTINGS)
 
 
@@ -76,15 +77,15 @@ def test_batch_keeps_bad_items_in_place() -> None:
     )
     assert parsed.batch
     assert parsed.items[0] == ImageRequest(url="https://x.test/a.jpg")
-    assert isinstance(parsed.items[1], BadRequest) and parsed.items[1].code == "invalid_base64"
-    assert isinstance(parsed.items[2], BadRequest)
+    assert isinstance(parsed.items[1], ServiceError) and parsed.items[1].code == "invalid_base64"
+    assert isinstance(parsed.items[2], ServiceError) and parsed.items[2].status == 400
     assert parsed.items[3] == ImageRequest(image=PIXELS)
 
 
 def test_batch_size_is_limited() -> None:
     limit = SETTINGS.max_batch
     assert len(parse_payload({"instances": [{"image": B64}] * limit}, SETTINGS).items) == limit
-    with pytest.raises(TooLarge) as caught:
+    with pytest.raises(ServiceError) as caught:
         parse_payload({"instances": [{"image": B64}] * (limit + 1)}, SETTINGS)
     assert caught.value.code == "batch_too_large"
 
@@ -94,7 +95,7 @@ def test_image_size_is_limited_before_decoding() -> None:
     assert (
         parse_payload({"image": base64.b64encode(b"x" * 1000).decode()}, small).items[0].image == b"x" * 1000
     )
-    with pytest.raises(TooLarge):
+    with expect_error("image_too_large"):
         parse_payload({"image": base64.b64encode(b"x" * 1001).decode()}, small)
 
 
@@ -120,22 +121,23 @@ def test_direct_invocations_are_not_http_events() -> None:
 
 
 @pytest.mark.parametrize(
-    ("event", "error", "code"),
+    ("event", "status", "code"),
     [
-        (rest_api_event(None), BadRequest, "empty_body"),
-        (rest_api_event(""), BadRequest, "empty_body"),
-        (rest_api_event("{not json"), BadRequest, "invalid_json"),
-        (rest_api_event("[1, 2]"), BadRequest, "invalid_request"),
-        (rest_api_event("%%%", base64_body=True), BadRequest, "invalid_base64"),
-        (rest_api_event("x" * (6 * 1024 * 1024 + 1)), TooLarge, "body_too_large"),
-        (rest_api_event("{}", method="GET"), MethodNotAllowed, "method_not_allowed"),
-        (http_api_event("{}", method="DELETE"), MethodNotAllowed, "method_not_allowed"),
+        (rest_api_event(None), 400, "empty_body"),
+        (rest_api_event(""), 400, "empty_body"),
+        (rest_api_event("{not json"), 400, "invalid_json"),
+        (rest_api_event("[" * 100_000 + "]" * 100_000), 400, "invalid_json"),  # deeper than recursion allows
+        (rest_api_event("[1, 2]"), 400, "invalid_request"),
+        (rest_api_event("%%%", base64_body=True), 400, "invalid_base64"),
+        (rest_api_event("x" * (6 * 1024 * 1024 + 1)), 413, "body_too_large"),
+        (rest_api_event("{}", method="GET"), 405, "method_not_allowed"),
+        (http_api_event("{}", method="DELETE"), 405, "method_not_allowed"),
     ],
 )
-def test_bad_http_requests(event: dict, error: type[ServiceError], code: str) -> None:
-    with pytest.raises(error) as caught:
+def test_bad_http_requests(event: dict, status: int, code: str) -> None:
+    with expect_error(code) as caught:
         parse_http_event(event, SETTINGS)
-    assert caught.value.code == code
+    assert caught.value.status == status
 
 
 def test_http_method_from_each_event_shape() -> None:

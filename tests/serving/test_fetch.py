@@ -1,15 +1,18 @@
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 
-from skinlesion.serving.errors import BadRequest, FetchFailed, FetchTimeout, TooLarge, UrlRefused
-from skinlesion.serving.fetch import USER_AGENT, FetchLimits, fetch_image, is_public_address
+from skinlesion.contract import ServiceError
+from skinlesion.serving.config import Settings
+from skinlesion.serving.fetch import USER_AGENT, fetch_image, is_public_address
+from tests.support.errors import expect_error
 from tests.support.image_server import ImageServer
 from tests.support.images import jpeg
 
-LOCAL = FetchLimits(allow_private=True, deadline=5.0, read_timeout=2.0)
-STRICT = FetchLimits(allow_private=False, deadline=5.0, read_timeout=2.0)
+STRICT = replace(Settings().fetch_limits, deadline=5.0, read_timeout=2.0)  # the service's, shorter
+LOCAL = replace(STRICT, allow_private=True)
 
 # A documentation-only public-looking address: the test maps connections to it onto loopback.
 FAKE_PUBLIC_IP = "93.184.215.14"
@@ -107,7 +110,7 @@ def test_stream_without_length_is_read_to_the_end(image_server: ImageServer, bod
 )
 def test_refused_urls_never_connect(url: str, image_server: ImageServer) -> None:
     before = len(image_server.requests)
-    with pytest.raises(UrlRefused) as caught:
+    with pytest.raises(ServiceError) as caught:
         fetch_image(url, STRICT)
     assert caught.value.status == 400
     assert len(image_server.requests) == before
@@ -117,7 +120,7 @@ def test_refused_urls_never_connect(url: str, image_server: ImageServer) -> None
     "url", ["http://exa mple.com/", "http://[::1", "http://example.com:99999/", "x" * 3000]
 )
 def test_malformed_urls_are_bad_requests(url: str) -> None:
-    with pytest.raises(BadRequest):
+    with expect_error(400):
         fetch_image(url, STRICT)
 
 
@@ -139,16 +142,16 @@ def test_malformed_urls_are_bad_requests(url: str) -> None:
 )
 def test_private_addresses_are_refused_before_connecting(host: str, image_server: ImageServer) -> None:
     before = len(image_server.requests)
-    with pytest.raises(UrlRefused):
+    with expect_error("url_refused"):
         fetch_image(f"http://{host}:{image_server.port}/file/lesion.jpg", STRICT)
     assert len(image_server.requests) == before
 
 
 def test_public_name_resolving_to_private_address_is_refused(image_server: ImageServer) -> None:
     before = len(image_server.requests)
-    with pytest.raises(UrlRefused):
+    with expect_error("url_refused"):
         fetch_image(f"http://rebind.test:{image_server.port}/", STRICT, resolver=lambda h, p: ["10.0.0.7"])
-    with pytest.raises(UrlRefused):  # one private answer among public ones is enough to refuse
+    with expect_error("url_refused"):  # one private answer among public ones is enough to refuse
         fetch_image("http://mixed.test/", STRICT, resolver=lambda h, p: ["8.8.8.8", "127.0.0.1"])
     assert len(image_server.requests) == before
 
@@ -162,13 +165,13 @@ def test_redirect_to_private_address_is_refused(
 ) -> None:
     private = image_server.url("/file/lesion.jpg")
     before = len(image_server.requests)
-    with pytest.raises(UrlRefused):
+    with expect_error("url_refused"):
         fetch_image(f"{public_alias}/redirect?to={private}", STRICT, resolver=public_resolver)
     assert image_server.requests[before:] == [f"/redirect?to={private}"]  # the private hop never happened
 
 
 def test_redirect_to_metadata_service_is_refused(public_alias: str) -> None:
-    with pytest.raises(UrlRefused):
+    with expect_error("url_refused"):
         fetch_image(
             f"{public_alias}/redirect?to=http://169.254.169.254/latest/meta-data/",
             STRICT,
@@ -178,7 +181,7 @@ def test_redirect_to_metadata_service_is_refused(public_alias: str) -> None:
 
 def test_redirect_loops_stop(image_server: ImageServer) -> None:
     before = len(image_server.requests)
-    with pytest.raises(FetchFailed) as caught:
+    with pytest.raises(ServiceError) as caught:
         fetch_image(image_server.url("/loop"), LOCAL)
     assert caught.value.code == "too_many_redirects"
     assert len(image_server.requests) - before == LOCAL.max_redirects + 1
@@ -186,15 +189,15 @@ def test_redirect_loops_stop(image_server: ImageServer) -> None:
 
 @pytest.mark.parametrize("status", [404, 403, 500])
 def test_upstream_errors_are_bad_gateway(status: int, image_server: ImageServer) -> None:
-    with pytest.raises(FetchFailed) as caught:
+    with pytest.raises(ServiceError) as caught:
         fetch_image(image_server.url(f"/status/{status}"), LOCAL)
     assert caught.value.status == 502 and str(status) in caught.value.message
 
 
 def test_dripping_server_hits_the_deadline(image_server: ImageServer) -> None:
-    limits = FetchLimits(allow_private=True, deadline=1.0, read_timeout=5.0)
+    limits = replace(LOCAL, deadline=1.0, read_timeout=5.0)
     started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with pytest.raises(ServiceError) as caught:
         fetch_image(image_server.url("/drip?interval=0.2"), limits)
     assert caught.value.status == 504
     assert time.monotonic() - started < 2.5
@@ -204,28 +207,28 @@ def test_silent_server_hits_the_read_timeout() -> None:
     with socket.socket() as listener:  # accepts the connection, never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        limits = FetchLimits(allow_private=True, deadline=5.0, read_timeout=0.5)
+        limits = replace(LOCAL, read_timeout=0.5)
         started = time.monotonic()
-        with pytest.raises(FetchTimeout):
+        with expect_error("fetch_timeout"):
             fetch_image(f"http://127.0.0.1:{listener.getsockname()[1]}/", limits)
         assert time.monotonic() - started < 2.0
 
 
 def test_endless_stream_stops_at_the_size_cap(image_server: ImageServer) -> None:
-    limits = FetchLimits(allow_private=True, max_bytes=1024 * 1024)
-    with pytest.raises(TooLarge) as caught:
+    limits = replace(LOCAL, max_bytes=1024 * 1024)
+    with pytest.raises(ServiceError) as caught:
         fetch_image(image_server.url("/endless"), limits)
     assert caught.value.status == 413
 
 
 def test_declared_oversize_is_refused_without_reading(image_server: ImageServer) -> None:
     image_server.add("big.jpg", b"\xff" * 5000)
-    with pytest.raises(TooLarge):
-        fetch_image(image_server.url("/file/big.jpg"), FetchLimits(allow_private=True, max_bytes=4000))
+    with expect_error("image_too_large"):
+        fetch_image(image_server.url("/file/big.jpg"), replace(LOCAL, max_bytes=4000))
 
 
 def test_lying_content_length_is_a_failed_fetch(image_server: ImageServer, body: bytes) -> None:
-    with pytest.raises(FetchFailed) as caught:
+    with pytest.raises(ServiceError) as caught:
         fetch_image(image_server.url("/lying-length?name=lesion.jpg"), LOCAL)
     assert "cut short" in caught.value.message
 
@@ -234,11 +237,11 @@ def test_unreachable_and_unresolvable_hosts_are_bad_gateway() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    with pytest.raises(FetchFailed):
+    with expect_error("fetch_failed"):
         fetch_image(f"http://127.0.0.1:{closed_port}/", LOCAL)
 
     def no_such_host(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    with pytest.raises(FetchFailed):
+    with expect_error("fetch_failed"):
         fetch_image("http://no-such-host.test/", STRICT, resolver=no_such_host)

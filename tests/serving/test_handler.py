@@ -7,20 +7,20 @@ import pytest
 from skinlesion.classes import CLASS_CODES, CLASS_NAMES
 from skinlesion.serving import handler as handler_module
 from skinlesion.serving.config import Settings
-from skinlesion.serving.handler import Classifier, handle
+from skinlesion.serving.handler import Service, handle
 from tests.support.events import function_url_event, http_api_event, rest_api_event
 from tests.support.image_server import ImageServer
 from tests.support.images import encode, jpeg, lesion_like
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_model: Path) -> Classifier:
-    return Classifier(Settings(model_path=tiny_model, allow_private_urls=True, fetch_deadline=3.0))
+def service(tiny_model: Path) -> Service:
+    return Service(Settings(model_path=tiny_model, allow_private_urls=True, fetch_deadline=3.0))
 
 
 @pytest.fixture(scope="module")
-def strict_classifier(tiny_model: Path) -> Classifier:
-    return Classifier(Settings(model_path=tiny_model, allow_private_urls=False))
+def strict_service(tiny_model: Path) -> Service:
+    return Service(Settings(model_path=tiny_model, allow_private_urls=False))
 
 
 @pytest.fixture(scope="module")
@@ -46,46 +46,45 @@ def assert_contract(payload: dict) -> None:
     assert len(payload["model"]["sha256"]) == 12
 
 
-def test_url_and_upload_give_the_same_answer(classifier: Classifier, served: dict[str, str]) -> None:
-    by_url = handle({"url": served["jpeg"]}, None, classifier)
+def test_url_and_upload_give_the_same_answer(service: Service, served: dict[str, str]) -> None:
+    by_url = handle({"url": served["jpeg"]}, None, service)
     assert_contract(by_url)
     upload = base64.b64encode(jpeg(200, 150, seed=3)).decode()
-    assert handle({"image": upload}, None, classifier) == by_url
+    assert handle({"image": upload}, None, service) == by_url
 
 
-def test_different_images_get_different_probabilities(classifier: Classifier) -> None:
+def test_different_images_get_different_probabilities(service: Service) -> None:
     dark = encode(lesion_like(200, 150, seed=1).point(lambda v: v // 4), "PNG")
     light = encode(lesion_like(200, 150, seed=2), "PNG")
     answers = [
-        handle({"image": base64.b64encode(d).decode()}, None, classifier)["probabilities"]
-        for d in (dark, light)
+        handle({"image": base64.b64encode(d).decode()}, None, service)["probabilities"] for d in (dark, light)
     ]
     assert answers[0] != answers[1]
 
 
 @pytest.mark.parametrize("make", [rest_api_event, http_api_event, function_url_event])
-def test_http_front_doors(make, classifier: Classifier, served: dict[str, str]) -> None:
-    response = handle(make(json.dumps({"url": served["jpeg"]})), None, classifier)
+def test_http_front_doors(make, service: Service, served: dict[str, str]) -> None:
+    response = handle(make(json.dumps({"url": served["jpeg"]})), None, service)
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
     assert_contract(json.loads(response["body"]))
     raw = make(base64.b64encode(jpeg()).decode(), base64_body=True, content_type="image/jpeg")
-    assert_contract(json.loads(handle(raw, None, classifier)["body"]))
+    assert_contract(json.loads(handle(raw, None, service)["body"]))
 
 
-def test_cors_preflight(classifier: Classifier) -> None:
-    response = handle(rest_api_event(None, method="OPTIONS"), None, classifier)
+def test_cors_preflight(service: Service) -> None:
+    response = handle(rest_api_event(None, method="OPTIONS"), None, service)
     assert response["statusCode"] == 204
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
 
 
-def test_batch_answers_each_item(classifier: Classifier, served: dict[str, str]) -> None:
+def test_batch_answers_each_item(service: Service, served: dict[str, str]) -> None:
     upload = base64.b64encode(jpeg(seed=5)).decode()
     event = {
         "instances": [{"url": served["jpeg"]}, {"image": "%%"}, {"url": served["html"]}, {"image": upload}]
     }
-    payload = handle(event, None, classifier)
+    payload = handle(event, None, service)
     assert payload["model"]["name"] == "tiny-test-model"
     first, bad_base64, not_image, last = payload["predictions"]
     assert_contract({**first, "model": payload["model"]})
@@ -104,8 +103,8 @@ def test_batch_answers_each_item(classifier: Classifier, served: dict[str, str])
         ({"image": base64.b64encode(b"just some text").decode()}, 415, "not_an_image"),
     ],
 )
-def test_errors_direct(event: dict, status: int, code: str, classifier: Classifier) -> None:
-    error = handle(event, None, classifier)["error"]
+def test_errors_direct(event: dict, status: int, code: str, service: Service) -> None:
+    error = handle(event, None, service)["error"]
     assert (error["status"], error["code"]) == (status, code)
     assert error["message"]
 
@@ -120,66 +119,76 @@ def test_errors_direct(event: dict, status: int, code: str, classifier: Classifi
     ],
 )
 def test_url_errors_through_api_gateway(
-    name: str, status: int, code: str, classifier: Classifier, served: dict[str, str]
+    name: str, status: int, code: str, service: Service, served: dict[str, str]
 ) -> None:
-    response = handle(rest_api_event(json.dumps({"url": served[name]})), None, classifier)
+    response = handle(rest_api_event(json.dumps({"url": served[name]})), None, service)
     assert response["statusCode"] == status
     error = json.loads(response["body"])["error"]
     assert error["code"] == code and error["message"]
     assert "Traceback" not in response["body"]
 
 
-def test_private_url_refused_with_setting_off(strict_classifier: Classifier, served: dict[str, str]) -> None:
-    response = handle(rest_api_event(json.dumps({"url": served["jpeg"]})), None, strict_classifier)
+def test_private_url_refused_with_setting_off(strict_service: Service, served: dict[str, str]) -> None:
+    response = handle(rest_api_event(json.dumps({"url": served["jpeg"]})), None, strict_service)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["code"] == "url_refused"
 
 
 def test_too_many_pixels_is_413(tiny_model: Path) -> None:
-    small_cap = Classifier(Settings(model_path=tiny_model, max_pixels=10_000))
+    small_cap = Service(Settings(model_path=tiny_model, max_pixels=10_000))
     payload = handle({"image": base64.b64encode(jpeg(200, 150)).decode()}, None, small_cap)
     assert payload["error"]["status"] == 413
 
 
 def test_unexpected_failure_is_a_bare_500(
-    classifier: Classifier, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    service: Service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def explode(tensor: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(classifier.model, "probabilities", explode)
-    response = handle(
-        rest_api_event(json.dumps({"image": base64.b64encode(jpeg()).decode()})), None, classifier
-    )
+    monkeypatch.setattr(service.model, "probabilities", explode)
+    response = handle(rest_api_event(json.dumps({"image": base64.b64encode(jpeg()).decode()})), None, service)
     assert response["statusCode"] == 500
     assert "secret" not in response["body"] and "Traceback" not in response["body"]
-    assert "secret internal detail" in caplog.text  # but we can find out what happened
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any("secret internal detail" in line.get("exception", "") for line in logged)  # in our logs
 
 
 def test_missing_model_is_answered_not_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "absent.tflite"))
     handler_module.env_settings.cache_clear()
-    handler_module.default_classifier.cache_clear()
+    handler_module.default_service.cache_clear()
     try:
         handler_module.preload()  # logs, does not raise
         payload = handle({"image": base64.b64encode(jpeg()).decode()}, None)
         assert payload["error"]["code"] == "model_unavailable" and payload["error"]["status"] == 500
     finally:
         handler_module.env_settings.cache_clear()
-        handler_module.default_classifier.cache_clear()
+        handler_module.default_service.cache_clear()
 
 
-def test_one_structured_log_line_per_request(
-    classifier: Classifier, served: dict[str, str], caplog: pytest.LogCaptureFixture
+class Context:
+    aws_request_id = "req-0123"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def test_one_json_log_line_per_request_with_its_id(
+    service: Service, served: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level("INFO", logger="skinlesion.serving")
-    handle({"url": served["jpeg"] + "?token=secret"}, None, classifier)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "skinlesion.serving"]
+    capsys.readouterr()
+    handle({"url": served["jpeg"] + "?token=secret"}, Context(), service)
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is one JSON object
     assert len(lines) == 1
-    assert lines[0]["status"] == 200 and lines[0]["hosts"] == ["127.0.0.1"] and lines[0]["sources"] == ["url"]
-    assert "secret" not in caplog.text
+    line = lines[0]
+    assert line["message"] == "request" and line["level"] == "INFO" and line["request_id"] == "req-0123"
+    assert line["status"] == 200 and line["hosts"] == ["127.0.0.1"] and line["sources"] == ["url"]
+    assert line["prediction"] in CLASS_CODES and isinstance(line["cold_start"], bool)
+    assert "secret" not in out
 
 
-def test_real_full_size_images(classifier: Classifier, fullres_images: list[Path]) -> None:
+def test_real_full_size_images(service: Service, fullres_images: list[Path]) -> None:
     for path in fullres_images[:12]:
-        assert_contract(handle({"image": base64.b64encode(path.read_bytes()).decode()}, None, classifier))
+        assert_contract(handle({"image": base64.b64encode(path.read_bytes()).decode()}, None, service))

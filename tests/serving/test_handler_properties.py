@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from skinlesion.classes import CLASS_CODES
 from skinlesion.serving.config import Settings
 from skinlesion.serving.events import is_http_event
-from skinlesion.serving.handler import Classifier, handle
+from skinlesion.serving.handler import Service, handle
 from tests.support.images import encode, lesion_like
 
 TINY_PNG = base64.b64encode(encode(lesion_like(12, 9), "PNG")).decode()
@@ -24,8 +24,8 @@ def no_network(host: str, port: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_model: Path) -> Classifier:
-    return Classifier(Settings(model_path=tiny_model, allow_private_urls=False), resolver=no_network)
+def service(tiny_model: Path) -> Service:
+    return Service(Settings(model_path=tiny_model, allow_private_urls=False), resolver=no_network)
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
@@ -87,8 +87,8 @@ def check_payload(payload: object, status: int) -> None:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(event=events)
-def test_any_event_gets_a_contract_answer(event: object, classifier: Classifier) -> None:
-    answer = handle(event, None, classifier)
+def test_any_event_gets_a_contract_answer(event: object, service: Service) -> None:
+    answer = handle(event, None, service)
     json.dumps(answer)  # the runtime must be able to serialise it
     if is_http_event(event):
         assert isinstance(answer["statusCode"], int)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from skinlesion.emulator import free_port, running
+from devtools.lambda_emulator import free_port, running
 from skinlesion.serving.config import Settings
-from skinlesion.serving.handler import Classifier, handle
+from skinlesion.serving.handler import Service, handle
 from tests.conftest import REPO
 from tests.support.hostile import CASES, Case, b64, render_table
 from tests.support.image_server import ImageServer
@@ -55,7 +55,7 @@ def test_hostile_input_gets_its_documented_answer(
 ) -> None:
     if case.in_process:
         started = time.monotonic()
-        answer = handle(case.event(image_server), None, Classifier(Settings(model_path=tiny_model)))
+        answer = handle(case.event(image_server), None, Service(Settings(model_path=tiny_model)))
         seconds = time.monotonic() - started
     else:
         answer, seconds = invoke(strict_endpoint if case.strict else endpoint, case.event(image_server))

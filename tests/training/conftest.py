@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.training.data import METADATA_FILE, REPO_ROOT
+from skinlesion.paths import default_data_dir
+from skinlesion.training.data import METADATA_FILE
 
-REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "ham10000"
+REAL_DATA = default_data_dir()
 
 
 def write_tiny_dataset(root: Path, lesions_per_class: int = 5, images_per_lesion: int = 2) -> Path:

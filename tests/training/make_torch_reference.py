@@ -21,7 +21,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 from torch import nn
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training.offline_weights import efficientnet_lite0_pth, mobilenet_v2_pth
 
 DATA = Path(__file__).parent / "data"

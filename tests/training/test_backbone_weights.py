@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training.backbone import load_torch_weights, mobilenet_v2
 from skinlesion.training.offline_weights import mobilenet_v2_pth
 from skinlesion.training.torch_weights import LEGACY_MAGIC, load_legacy_state_dict

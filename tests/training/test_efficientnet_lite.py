@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import efficientnet_lite
 from skinlesion.training.backbone import load_backbone
 from skinlesion.training.efficientnet_lite import efficientnet_lite0, load_torch_weights

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training.fit import ImageBatches, LogitAdjustedLoss, augmentation, log_prior
 
 RNG = np.random.default_rng(0)

@@ -7,23 +7,24 @@ import numpy as np
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.preprocessing import Preprocessor, PreprocessSpec
-from skinlesion.serving.config import DEFAULT_MODEL_PATH
-from skinlesion.training.convert import tflite_predict
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path
+from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.serving.model import LesionModel
 from skinlesion.training.data import labels, load_images, load_metadata, read_split
 from skinlesion.training.evaluate import evaluate
 
 MODELS = DEFAULT_MODEL_PATH.parent
 TFLITE = DEFAULT_MODEL_PATH
-CARD = json.loads(TFLITE.with_suffix(".json").read_text())
+CARD = json.loads(card_path(TFLITE).read_text())
 
 
 def test_card_matches_the_serving_contract() -> None:
-    assert CARD["name"] == "skin-lesion-class" and isinstance(CARD["version"], str)
-    assert [c["code"] for c in CARD["classes"]] == list(CLASS_CODES)
-    assert CARD["output"] == "probabilities"
-    spec = PreprocessSpec.from_card(CARD["preprocessing"])
-    assert CARD["input"]["shape"] == [1, spec.input_size[1], spec.input_size[0], 3]
+    card = ModelCard.read(card_path(TFLITE))  # the schema serving reads
+    assert card.name == "skin-lesion-class" and card.version == MODEL_VERSION
+    assert card.classes == CLASS_CODES
+    model = LesionModel.load(TFLITE)
+    assert model.predict(np.zeros((1, *card.preprocessing.input_size[::-1], 3), np.float32)).shape == (1, 7)
     assert (MODELS / CARD["training_data"]["split_file"]).is_file()
     assert CARD["conversion_check"]["top1_agreement"] >= 0.999
 
@@ -43,7 +44,8 @@ def test_shipped_tflite_reaches_its_recorded_validation_balanced_accuracy(real_d
     val = load_metadata(real_data).merge(split[split["split"] == "val"][["image_id"]], on="image_id")
     preprocessor = Preprocessor(PreprocessSpec.from_card(CARD["preprocessing"]))
     x = preprocessor.preprocess(load_images(list(val["path"]), preprocessor, "validation"))
-    metrics = evaluate(labels(val["dx"]), tflite_predict(TFLITE.read_bytes(), x), groups=val["lesion_id"])
+    probs = LesionModel.load(TFLITE, num_threads=2).predict(x)
+    metrics = evaluate(labels(val["dx"]), probs, groups=val["lesion_id"])
     recorded = CARD["conversion_check"]["tflite_validation_metrics"]
     assert metrics["n_images"] == recorded["n_images"]
     assert metrics["bootstrap"]["n_groups"] == recorded["bootstrap"]["n_groups"]

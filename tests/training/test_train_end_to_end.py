@@ -81,11 +81,11 @@ def test_converted_model_gives_seven_probabilities(tiny_tflite: Path) -> None:
 
 def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset: Path) -> None:
     from skinlesion.serving.config import Settings
-    from skinlesion.serving.handler import Classifier, handle
+    from skinlesion.serving.handler import Service, handle
 
     image = load_metadata(tiny_dataset)["path"].iloc[0].read_bytes()
-    classifier = Classifier(Settings(model_path=tiny_tflite))
-    response = handle({"image": base64.b64encode(image).decode()}, None, classifier=classifier)
+    service = Service(Settings(model_path=tiny_tflite))
+    response = handle({"image": base64.b64encode(image).decode()}, None, service=service)
     assert set(response["probabilities"]) == set(CLASS_CODES), response
     assert abs(sum(response["probabilities"].values()) - 1) < 1e-3
     assert response["prediction"] in CLASS_CODES

@@ -1,6 +1,7 @@
 """Image bytes -> RGB Pillow image, refusing anything that could exhaust the function.
 
-Shared with training, so a file decodes identically on both sides.
+Shared with training, so a file decodes identically on both sides. The pixel cap is the
+caller's: serving passes `Settings.max_pixels`, training the size of its own dataset's images.
 """
 
 import io
@@ -9,9 +10,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from skinlesion.serving.errors import NotAnImage, TooLarge, UndecodableImage
+from skinlesion.contract import ServiceError
 
-DEFAULT_MAX_PIXELS = 40_000_000
 # Multi-picture JPEGs from cameras (MPO) open through the JPEG decoder.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 
@@ -19,42 +19,42 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode the first frame of an image file to RGB with EXIF orientation applied.
 
     The pixel count is checked from the header before any pixel is decoded, so a small
     file that declares a huge canvas (a decompression bomb) costs nothing.
     """
     if not data:
-        raise NotAnImage("the image is empty")
+        raise ServiceError("not_an_image", "the image is empty")
     try:
         with warnings.catch_warnings():
             # Our own cap is far below Pillow's bomb threshold; its warning is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
-        raise NotAnImage(
-            "the data is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)"
+        raise ServiceError(
+            "not_an_image", "the data is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)"
         ) from None
     except Image.DecompressionBombError:
-        raise TooLarge(f"the image has more than {max_pixels:,} pixels", code="too_many_pixels") from None
+        raise ServiceError("too_many_pixels", f"the image has more than {max_pixels:,} pixels") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise UndecodableImage(f"the image header cannot be read: {exc}") from None
+        raise ServiceError("undecodable_image", f"the image header cannot be read: {exc}") from None
 
     width, height = img.size
     if width * height > max_pixels:
-        raise TooLarge(
+        raise ServiceError(
+            "too_many_pixels",
             f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
-            code="too_many_pixels",
         )
     if width < 1 or height < 1:
-        raise UndecodableImage(f"the image has an empty size {width}x{height}")
+        raise ServiceError("undecodable_image", f"the image has an empty size {width}x{height}")
     try:
         img.load()  # first frame only: animated GIFs and multi-page TIFFs are not expanded
         img = _apply_orientation(img)
         return _to_rgb(img)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
-        raise UndecodableImage(f"the image data is corrupt or truncated: {exc}") from None
+        raise ServiceError("undecodable_image", f"the image data is corrupt or truncated: {exc}") from None
 
 
 def _apply_orientation(img: Image.Image) -> Image.Image:

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from skinlesion.paths import REPO_ROOT
+
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 HANDLER = "lambda_function.lambda_handler"

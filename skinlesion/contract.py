@@ -1,0 +1,125 @@
+"""The response contract, in one place: what a prediction, a batch answer and an error look like,
+and every error code with its HTTP status.
+
+The README's error table is generated from `ERRORS` (`python -m skinlesion.contract`) and a test
+keeps the two equal, so a new code cannot be added without being documented.
+"""
+
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    status: int
+    when: str  # what the client did (or what went wrong on our side), for the documentation
+
+
+ERRORS: dict[str, ErrorCode] = {
+    "invalid_request": ErrorCode(
+        400, "the JSON is not an object with exactly one of `url`, `image`, `instances`"
+    ),
+    "invalid_json": ErrorCode(400, "an HTTP body that is not JSON (or nested too deep to read)"),
+    "invalid_body": ErrorCode(400, "an HTTP body that is not a string"),
+    "empty_body": ErrorCode(400, "an HTTP request without a body"),
+    "invalid_base64": ErrorCode(400, "`image` (or a base64 body) that is not valid base64"),
+    "invalid_url": ErrorCode(400, "`url` that is not a string, too long, or not a URL"),
+    "url_refused": ErrorCode(
+        400, "a URL that is not http(s), carries credentials, or resolves to a non-public address"
+    ),
+    "method_not_allowed": ErrorCode(405, "not POST (OPTIONS gets a CORS preflight answer)"),
+    "body_too_large": ErrorCode(413, "the request body is over 6 MiB"),
+    "image_too_large": ErrorCode(413, "an image over `MAX_IMAGE_BYTES`"),
+    "too_many_pixels": ErrorCode(413, "an image over `MAX_PIXELS`, read from its header"),
+    "batch_too_large": ErrorCode(413, "more instances than `MAX_BATCH`"),
+    "not_an_image": ErrorCode(415, "not JPEG, PNG, WebP, BMP, GIF or TIFF"),
+    "undecodable_image": ErrorCode(422, "a truncated or corrupt image"),
+    "model_unavailable": ErrorCode(500, "the model could not be loaded (our fault; details in the logs)"),
+    "internal_error": ErrorCode(500, "anything unexpected (our fault; details in the logs)"),
+    "fetch_failed": ErrorCode(502, "the URL answered an error, was unreachable, or cut the download short"),
+    "too_many_redirects": ErrorCode(502, "the URL redirected more than 3 times"),
+    "fetch_timeout": ErrorCode(504, "the download was too slow"),
+}
+
+
+class ServiceError(Exception):
+    """A request that cannot be answered with a prediction; the message is safe to show."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}; add it to skinlesion.contract.ERRORS")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        return ERRORS[self.code].status
+
+    def to_dict(self) -> "ErrorAnswer":
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+class ModelInfo(TypedDict):
+    name: str
+    version: str
+    sha256: str  # the start of the .tflite file's hash
+
+
+class Prediction(TypedDict):
+    prediction: str  # the most probable class code
+    label: str  # its name
+    probabilities: dict[str, float]  # every class code, summing to 1
+    model: NotRequired[ModelInfo]  # once per answer: a batch carries it at its top level
+
+
+class ErrorBody(TypedDict):
+    code: str
+    message: str
+    status: int
+
+
+class ErrorAnswer(TypedDict):
+    error: ErrorBody
+
+
+class BatchAnswer(TypedDict):
+    predictions: list[Prediction | ErrorAnswer]  # in the order of the request's instances
+    model: ModelInfo
+
+
+def prediction(probabilities: dict[str, float], model: ModelInfo | None = None) -> Prediction:
+    """A single answer (with `model`) or a batch item (without): classes always in CLASS_CODES order."""
+    top = max(probabilities, key=probabilities.__getitem__)
+    answer: Prediction = {
+        "prediction": top,
+        "label": CLASS_NAMES[top],
+        "probabilities": {code: probabilities[code] for code in CLASS_CODES},
+    }
+    if model is not None:
+        answer["model"] = model
+    return answer
+
+
+def batch_answer(items: list[Prediction | ServiceError], model: ModelInfo) -> BatchAnswer:
+    return {
+        "predictions": [item.to_dict() if isinstance(item, ServiceError) else item for item in items],
+        "model": model,
+    }
+
+
+def error_table() -> str:
+    """The README's Markdown table of error codes, grouped by status."""
+    statuses = sorted({error.status for error in ERRORS.values()})
+    lines = ["| status | code | when |", "|---|---|---|"]
+    for status in statuses:
+        for code, error in ERRORS.items():
+            if error.status == status:
+                lines.append(f"| {status} | `{code}` | {error.when} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(error_table(), end="")

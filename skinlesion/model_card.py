@@ -1,0 +1,97 @@
+"""The model card: one schema, written by conversion, read by serving and built by the test fixtures.
+
+A card is the JSON file beside a `.tflite` (same name, `.json`). Serving relies on the typed
+fields (classes, preprocessing); everything else (licence, intended use, architecture, training
+data, metrics, the conversion check) is there for people and travels in `details` untouched.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+from skinlesion.image.preprocessing import PreprocessSpec
+
+# Bumped whenever a field that serving reads changes meaning; serving refuses other versions.
+SCHEMA_VERSION = 2
+MODEL_NAME = "skin-lesion-class"
+MODEL_VERSION = "2.0.0"  # of the recipe that `train.py`'s defaults run
+LICENCE = (
+    "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
+    "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "
+    "purposes only, with attribution, under the same licence."
+)
+INTENDED_USE = (
+    "Decision support for clinicians looking at dermatoscopic images of pigmented skin lesions: a second "
+    "opinion over the 7 HAM10000 diagnoses. Not a diagnosis, not for use by patients on their own, and not "
+    "validated on clinical (non-dermatoscopic) photos, other populations or other devices."
+)
+_TYPED = ("schema_version", "name", "version", "classes", "preprocessing")
+
+
+def card_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    preprocessing: PreprocessSpec
+    name: str = MODEL_NAME
+    version: str = MODEL_VERSION
+    classes: tuple[str, ...] = CLASS_CODES  # the order of the model's outputs
+    details: dict[str, Any] = field(default_factory=dict)  # for people; serving ignores it
+
+    def __post_init__(self) -> None:
+        if sorted(self.classes) != sorted(CLASS_CODES):
+            raise ValueError(f"the model's classes {self.classes} are not the 7 HAM10000 codes")
+        clash = set(self.details) & set(_TYPED)
+        if clash:
+            raise ValueError(f"details cannot redefine the card's typed fields {sorted(clash)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "classes": [{"code": code, "name": CLASS_NAMES[code]} for code in self.classes],
+            "preprocessing": self.preprocessing.to_card(),
+            **self.details,
+        }
+
+    @classmethod
+    def from_json(cls, card: dict[str, Any]) -> "ModelCard":
+        version = card.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"model card schema_version {version!r}; this code reads version {SCHEMA_VERSION} "
+                "(re-run convert_model.py to rewrite the card)"
+            )
+        return cls(
+            name=str(card["name"]),
+            version=str(card["version"]),
+            classes=tuple(entry["code"] for entry in card["classes"]),
+            preprocessing=PreprocessSpec.from_card(card["preprocessing"]),
+            details={key: value for key, value in card.items() if key not in _TYPED},
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> "ModelCard":
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a valid model card: {exc}") from exc
+
+    def write(self, path: Path) -> None:
+        """UTF-8, indented, so that a diff of two cards reads well."""
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def new_card(preprocessing: PreprocessSpec, version: str = MODEL_VERSION, **details: Any) -> ModelCard:
+    """A card for a model this project trained: the licence and intended use come with it."""
+    return ModelCard(
+        preprocessing=preprocessing,
+        version=version,
+        details={"licence": LICENCE, "intended_use": INTENDED_USE, **details},
+    )

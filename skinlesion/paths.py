@@ -1,0 +1,22 @@
+"""Where the repository's own folders and the HAM10000 data are: defined once, derived everywhere.
+
+In the Lambda image the package sits in `/var/task/skinlesion` beside `/var/task/models`, so the
+same rule finds the shipped model there.
+"""
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "models"
+# The shipped model: its card, Keras file, split and quantized variant are named after it
+# (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the `.tflite` and `.json`.
+DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v2.tflite"
+
+DATA_DIR_ENV = "HAM10000_DIR"
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+def default_data_dir() -> Path:
+    """`$HAM10000_DIR`, else the shared data beside the repository (../shared/data/ham10000)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or SHARED_DATA_DIR / "ham10000")

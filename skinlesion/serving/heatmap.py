@@ -1,0 +1,95 @@
+"""Class activation maps as something a person can look at: a coarse grid and a PNG overlay.
+
+The model pools its last feature map globally before a linear head, so the map of one class
+(the feature map times that class's head weights) is exact, not an approximation: its spatial
+mean plus the bias is the logit. The graph outputs that grid (e.g. 6x8 for 256x192 input);
+this module only post-processes it, with numpy and Pillow, so the Lambda stays small.
+"""
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+# A dark-to-bright ramp (near black, violet, crimson, orange, pale yellow) whose luminance
+# rises steadily, so brighter always reads as "more evidence", in greyscale and for
+# colour-blind readers too, which rainbow maps such as jet do not guarantee.
+RAMP_STOPS = np.array(
+    [
+        [12, 8, 36],
+        [95, 35, 130],
+        [225, 80, 70],
+        [250, 165, 40],
+        [255, 245, 160],
+    ],
+    dtype=np.float32,
+)
+# A palette PNG stores one byte a pixel instead of three: about 40 KB for a 256x192 dermoscopy
+# overlay (RGB: 65-75 KB) and under 100 KB even for noise. The overlay only has to show where,
+# so 256 colours lose nothing that matters.
+PNG_COLOURS = 256
+
+
+def normalise(grid: np.ndarray) -> np.ndarray:
+    """One class's coarse map scaled to [0, 1], keeping only evidence *for* the class.
+
+    Negative cells argue against the class; showing them as "warm" would mislead, so they are
+    clipped to 0. A grid with no positive cell has nothing to show and becomes all zeros.
+    """
+    positive = np.clip(np.asarray(grid, dtype=np.float32), 0.0, None)
+    peak = float(positive.max(initial=0.0))
+    return positive / peak if peak > 0 else np.zeros_like(positive)
+
+
+def colourise(values01: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (any shape) to uint8 RGB on the ramp, the last axis being the colour."""
+    positions = np.linspace(0.0, 1.0, len(RAMP_STOPS))
+    values = np.clip(values01, 0.0, 1.0)
+    channels = [np.interp(values, positions, RAMP_STOPS[:, k]) for k in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def overlay_png(image: Image.Image, grid01: np.ndarray, alpha: float = 0.45, max_side: int = 256) -> bytes:
+    """The map over the image as PNG bytes, the image first shrunk to at most max_side a side.
+
+    Shrinking bounds the answer's size whatever the upload was. The grid is upsampled
+    bilinearly (cell centres on pixel centres, as the network's receptive fields sit) and each
+    pixel's opacity is alpha times its value, so where the model saw no evidence the lesion
+    stays visible untouched and only the regions it relied on are tinted.
+    """
+    if grid01.ndim != 2:
+        raise ValueError(f"the grid must be 2-D (h x w), not of shape {grid01.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be within [0, 1], not {alpha}")
+    base = image.convert("RGB")
+    base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    coarse = Image.fromarray(np.asarray(grid01, dtype=np.float32))  # mode "F"
+    values = np.clip(np.asarray(coarse.resize(base.size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    opacity = (alpha * values)[..., None]
+    blended = np.asarray(base, dtype=np.float32) * (1.0 - opacity) + colourise(values) * opacity
+    result = Image.fromarray(np.rint(blended).astype(np.uint8))
+    # No dithering: its noise costs more bytes than the colours it saves.
+    palette = result.quantize(PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def explanation(image: Image.Image, cam: np.ndarray, class_index: int, class_code: str) -> dict[str, Any]:
+    """The JSON-ready explanation of one class: its normalised grid and the overlay, base64-encoded.
+
+    cam is the graph's output as it comes, (1, h, w, classes) or (h, w, classes). The grid is
+    rounded to 3 decimals because more digits only lengthen the answer.
+    """
+    maps = cam[0] if cam.ndim == 4 and len(cam) == 1 else cam
+    if maps.ndim != 3:
+        raise ValueError(f"the CAM must be (1, h, w, classes) or (h, w, classes), not {cam.shape}")
+    grid = normalise(maps[:, :, class_index])
+    return {
+        "class": class_code,
+        "grid": np.round(grid.astype(np.float64), 3).tolist(),
+        "grid_shape": list(grid.shape),
+        "overlay_png": base64.b64encode(overlay_png(image, grid)).decode("ascii"),
+    }

@@ -1,0 +1,80 @@
+"""The graph that is shipped: one TFLite invoke gives the probabilities, the class activation maps
+and the out-of-distribution score, so explaining or flagging an image costs no second pass.
+
+For a global-average-pooled backbone and a linear head, a class's logit is the spatial mean of
+`feature_map @ W[:, c]` plus its bias: that per-position score is the class activation map, exact
+rather than approximated, computed here as a 1x1 convolution with the head's own weights.
+"""
+
+import keras
+import numpy as np
+
+from skinlesion.training.ood import MahalanobisParams
+
+# Output names, in the order the TFLite graph lists them; serving finds each by its shape.
+PROBABILITIES, CAM, POOLED, OOD_SCORE = "probabilities", "cam", "pooled_features", "ood_score"
+
+
+@keras.saving.register_keras_serializable(package="skinlesion")
+class MahalanobisScore(keras.layers.Layer):
+    """min over classes of ||f @ projection + offset - mean_c||^2: a Mahalanobis distance to the
+    nearest class, whitening folded into the projection (see `training/ood.py`)."""
+
+    def __init__(self, n_features: int, n_components: int, n_classes: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.shapes = (n_features, n_components, n_classes)
+        self.projection = self.add_weight((n_features, n_components), trainable=False, name="projection")
+        self.offset = self.add_weight((n_components,), trainable=False, name="offset")
+        self.class_means = self.add_weight((n_classes, n_components), trainable=False, name="class_means")
+
+    def call(self, features):
+        z = keras.ops.matmul(features, self.projection) + self.offset
+        distances = keras.ops.sum(keras.ops.square(z[:, None, :] - self.class_means[None]), axis=-1)
+        return keras.ops.min(distances, axis=-1, keepdims=True)
+
+    def get_config(self) -> dict:
+        n_features, n_components, n_classes = self.shapes
+        return {
+            **super().get_config(),
+            "n_features": n_features,
+            "n_components": n_components,
+            "n_classes": n_classes,
+        }
+
+
+def _pooling_layer(model: keras.Model) -> keras.layers.Layer:
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    if len(pools) != 1:
+        raise ValueError("CAM needs exactly one global average pooling before a linear head")
+    return pools[0]
+
+
+def _head_kernel(model: keras.Model) -> np.ndarray:
+    """The linear head's kernel (features x classes); refuses heads for which CAM would not be exact."""
+    pool = _pooling_layer(model)
+    after = [type(layer).__name__ for layer in model.layers[model.layers.index(pool) + 1 :]]
+    if after not in (["Dropout", "Dense", "Softmax"], ["Dense", "Softmax"]):
+        raise ValueError(f"CAM is exact only for a linear head on the pooled features, not {after}")
+    return model.get_layer("logits").get_weights()[0]
+
+
+def feature_model(model: keras.Model, feature_map_layer: str) -> keras.Model:
+    """Image -> [probabilities, CAM grid (h, w, classes), pooled features] over the trained weights."""
+    feature_map = model.get_layer(feature_map_layer).output
+    kernel = _head_kernel(model)
+    cam_layer = keras.layers.Conv2D(kernel.shape[1], 1, use_bias=False, name=CAM)
+    cam = cam_layer(feature_map)
+    cam_layer.set_weights([kernel[None, None]])
+    pooled = _pooling_layer(model).output
+    return keras.Model(model.input, [model.output, cam, pooled], name="skin_lesion_features")
+
+
+def serving_model(model: keras.Model, feature_map_layer: str, ood: MahalanobisParams) -> keras.Model:
+    """Image -> [probabilities, CAM grid, out-of-distribution score]: what is converted and served."""
+    features = feature_model(model, feature_map_layer)
+    probabilities, cam, pooled = features.outputs
+    n_features, n_components = ood.projection.shape
+    score_layer = MahalanobisScore(n_features, n_components, len(ood.class_means), name=OOD_SCORE)
+    score = score_layer(pooled)
+    score_layer.set_weights([ood.projection, ood.offset, ood.class_means])
+    return keras.Model(model.input, [probabilities, cam, score], name="skin_lesion_classifier")

@@ -1,0 +1,219 @@
+"""Class activation maps turned into a grid and a PNG overlay, and the lesion mask used to judge them."""
+
+import base64
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinlesion.paths import REPO_ROOT, default_data_dir
+from skinlesion.serving.heatmap import colourise, explanation, normalise, overlay_png
+from tests.support.lesion_mask import cam_mass_on_lesion, lesion_mask
+
+SKIN = (226, 178, 158)
+LESION = (96, 56, 44)
+
+
+def skin_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Skin-toned with mild noise, so the PNG has real work to do."""
+    rng = np.random.default_rng(seed)
+    pixels = np.array(SKIN, dtype=np.int16) + rng.integers(-10, 11, size=(height, width, 3))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+def decode_png(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG"
+    return img.convert("RGB")
+
+
+def disc_scene(width: int = 200, height: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """A dark disc off the centre of light skin, in a dermatoscope's dark vignette; and the disc."""
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[0:height, 0:width]
+    disc = np.hypot(rows - 0.45 * height, cols - 0.58 * width) < 0.22 * height
+    vignette = np.hypot((rows - height / 2) / height, (cols - width / 2) / width) > 0.6
+    pixels = np.empty((height, width, 3), dtype=np.int16)
+    pixels[...] = SKIN
+    pixels[disc] = LESION
+    pixels[vignette] = (20, 16, 16)
+    pixels += rng.integers(-12, 13, size=pixels.shape).astype(np.int16)
+    return pixels.clip(0, 255).astype(np.uint8), disc
+
+
+def test_the_module_imports_neither_tensorflow_nor_matplotlib() -> None:
+    """It runs in the Lambda, whose image has neither."""
+    probe = (
+        "import sys, skinlesion.serving.heatmap; "
+        "print(sorted({n.split('.')[0] for n in sys.modules} & {'tensorflow', 'keras', 'matplotlib'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# --- normalise -------------------------------------------------------------------------------
+
+
+def test_normalise_clips_negatives_and_scales_the_peak_to_one() -> None:
+    grid = np.array([[-3.0, 0.0, 1.0], [2.0, 4.0, -0.5]])
+    out = normalise(grid)
+    np.testing.assert_allclose(out, [[0.0, 0.0, 0.25], [0.5, 1.0, 0.0]])
+    assert out.dtype == np.float32 and out.shape == grid.shape
+    assert grid[0, 0] == -3.0  # the input is left alone
+
+
+def test_normalise_is_scale_invariant_and_ignores_negative_evidence() -> None:
+    grid = np.random.default_rng(0).normal(size=(6, 8))
+    np.testing.assert_allclose(normalise(grid), normalise(7.5 * grid), rtol=1e-6)
+    np.testing.assert_allclose(normalise(grid), normalise(np.maximum(grid, -100.0)), rtol=1e-6)
+    assert normalise(grid).min() == 0.0 and normalise(grid).max() == 1.0
+
+
+@pytest.mark.parametrize("grid", [np.zeros((6, 8)), -np.ones((6, 8)), np.full((2, 3), -1e-9)])
+def test_normalise_without_positive_evidence_is_all_zeros(grid: np.ndarray) -> None:
+    out = normalise(grid)
+    assert np.isfinite(out).all() and not out.any()
+
+
+def test_the_ramp_goes_dark_to_bright_steadily() -> None:
+    rgb = colourise(np.linspace(0.0, 1.0, 101)).astype(np.float64)
+    luminance = rgb @ [0.2126, 0.7152, 0.0722]
+    assert np.all(np.diff(luminance) > 0)
+    assert luminance[0] < 20 and luminance[-1] > 220
+
+
+# --- overlay_png ------------------------------------------------------------------------------
+
+
+def test_a_hot_spot_top_left_changes_the_top_left_most() -> None:
+    image = skin_image(256, 192)
+    grid = np.zeros((6, 8), dtype=np.float32)
+    grid[0, 0] = 1.0
+    overlay = np.asarray(decode_png(overlay_png(image, grid)), dtype=np.float64)
+    change = np.abs(overlay - np.asarray(image, dtype=np.float64)).sum(axis=2)
+
+    quadrants = {
+        "top-left": change[:96, :128],
+        "top-right": change[:96, 128:],
+        "bottom-left": change[96:, :128],
+        "bottom-right": change[96:, 128:],
+    }
+    means = {name: float(q.mean()) for name, q in quadrants.items()}
+    assert max(means, key=means.get) == "top-left"
+    # Elsewhere the change is the palette's rounding only.
+    assert means["top-left"] > 2 * max(v for k, v in means.items() if k != "top-left")
+    # The hot cell's own pixels (the top-left 32x32) are the most changed of all.
+    assert change[:32, :32].mean() > change[:96, :128].mean()
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((400, 300), (256, 192)), ((600, 450), (256, 192)), ((150, 300), (128, 256)), ((100, 80), (100, 80))],
+    ids=["4:3", "original-release", "portrait", "small-kept"],
+)
+def test_the_png_decodes_at_the_downscaled_size(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    grid = np.random.default_rng(2).random((6, 8)).astype(np.float32)
+    assert decode_png(overlay_png(skin_image(*size), grid)).size == expected
+
+
+def test_max_side_bounds_the_overlay() -> None:
+    png = overlay_png(skin_image(400, 300), np.ones((3, 4), dtype=np.float32), max_side=100)
+    assert decode_png(png).size == (100, 75)
+
+
+def test_the_png_stays_small_even_for_noise() -> None:
+    """Pure noise is the worst case for PNG; a palette keeps even that well under 100 KB."""
+    rng = np.random.default_rng(3)
+    noise = Image.fromarray(rng.integers(0, 256, size=(192, 256, 3), dtype=np.uint8))
+    grid = rng.random((6, 8)).astype(np.float32)
+    assert len(overlay_png(noise, grid)) < 100_000
+    assert len(overlay_png(skin_image(256, 192), grid)) < 60_000
+
+
+def test_an_all_zero_grid_leaves_the_image_as_it_was() -> None:
+    image = skin_image(256, 192)
+    overlay = decode_png(overlay_png(image, np.zeros((6, 8), dtype=np.float32)))
+    difference = np.abs(np.asarray(overlay, dtype=np.int16) - np.asarray(image, dtype=np.int16))
+    assert overlay.size == image.size and difference.mean() < 3  # palette rounding only
+
+
+def test_greyscale_and_rgba_images_are_accepted() -> None:
+    grid = np.ones((2, 2), dtype=np.float32)
+    for mode in ("L", "RGBA"):
+        assert decode_png(overlay_png(skin_image(64, 48).convert(mode), grid)).size == (64, 48)
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        overlay_png(skin_image(32, 24), np.zeros((1, 6, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="alpha"):
+        overlay_png(skin_image(32, 24), np.zeros((6, 8), dtype=np.float32), alpha=1.5)
+
+
+# --- explanation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_explanation_is_json_ready_and_picks_the_class(batched: bool) -> None:
+    cam = np.random.default_rng(4).normal(size=(6, 8, 7)).astype(np.float32)
+    cam[1, 2, 4] = 50.0  # class 4's peak
+    answer = explanation(skin_image(256, 192), cam[None] if batched else cam, 4, "mel")
+
+    assert set(answer) == {"class", "grid", "grid_shape", "overlay_png"}
+    assert answer["class"] == "mel" and answer["grid_shape"] == [6, 8]
+    grid = np.array(answer["grid"])
+    assert grid.shape == (6, 8) and grid[1, 2] == 1.0 and grid.min() >= 0.0
+    np.testing.assert_array_equal(grid, np.round(normalise(cam[:, :, 4]).astype(np.float64), 3))
+    assert all(len(repr(v).split(".")[-1]) <= 3 for row in answer["grid"] for v in row)
+    assert decode_png(base64.b64decode(answer["overlay_png"])).size == (256, 192)
+    assert json.loads(json.dumps(answer)) == answer
+
+
+def test_explanation_refuses_a_cam_of_the_wrong_rank() -> None:
+    with pytest.raises(ValueError, match="CAM"):
+        explanation(skin_image(32, 24), np.zeros((2, 6, 8, 7), dtype=np.float32), 0, "akiec")
+
+
+# --- the lesion mask used to judge maps -----------------------------------------------------
+
+
+def test_the_mask_finds_the_disc_and_not_the_vignette() -> None:
+    rgb, disc = disc_scene()
+    mask = lesion_mask(rgb)
+    overlap = (mask & disc).sum() / (mask | disc).sum()
+    assert overlap > 0.9
+    assert not mask[:10, :10].any() and not mask[-10:, -10:].any()
+
+
+def test_cam_mass_on_lesion_compares_inside_with_outside() -> None:
+    _, disc = disc_scene()
+    on_lesion = np.zeros((6, 8), dtype=np.float32)
+    on_lesion[2, 4] = 1.0  # the cell over the disc's centre
+    inside, outside = cam_mass_on_lesion(on_lesion, disc)
+    assert inside > 3 * outside
+    in_a_corner = np.zeros((6, 8), dtype=np.float32)
+    in_a_corner[5, 0] = 1.0
+    inside, outside = cam_mass_on_lesion(in_a_corner, disc)
+    assert inside < outside
+
+    inside, outside = cam_mass_on_lesion(np.full((6, 8), 0.5, dtype=np.float32), disc)
+    assert inside == pytest.approx(0.5) and outside == pytest.approx(0.5)
+
+
+@pytest.mark.dataset
+def test_the_mask_covers_a_plausible_share_of_real_images() -> None:
+    """On 50 HAM10000 images spread over the folder the mask covers 5-80 % of the image for
+    most of them: measured 45 of 50 (90 %, median 15 %); the other five are four small lesions
+    (2.0, 3.1, 4.3, 4.9 %) and one filling the frame (81.6 %), the mask following the lesion in each."""
+    images = sorted(default_data_dir().rglob("ISIC_*.jpg"))
+    if len(images) < 50:
+        pytest.skip(f"the HAM10000 images are not under {default_data_dir()} (set HAM10000_DIR)")
+    chosen = images[:: len(images) // 50][:50]
+    shares = np.array([lesion_mask(np.asarray(Image.open(path).convert("RGB"))).mean() for path in chosen])
+    assert ((shares >= 0.05) & (shares <= 0.80)).sum() >= 40

@@ -1,0 +1,43 @@
+"""The contract's one registry of error codes: documented, and every code in it really raised."""
+
+import ast
+
+import pytest
+
+from skinlesion.contract import ERRORS, ServiceError, batch_answer, error_table, prediction
+from skinlesion.paths import REPO_ROOT
+
+
+def raised_codes() -> set[str]:
+    """Every literal code passed to ServiceError(...) in the product code."""
+    codes = set()
+    for path in (REPO_ROOT / "skinlesion").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ServiceError":
+                codes.add(node.args[0].value)
+    return codes
+
+
+def test_every_raised_code_is_registered_and_every_registered_code_is_raised() -> None:
+    assert raised_codes() == set(ERRORS)
+
+
+def test_the_readme_table_is_the_registry() -> None:
+    assert error_table() in (REPO_ROOT / "README.md").read_text()
+
+
+def test_an_unknown_code_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown error code"):
+        ServiceError("teapot", "short and stout")
+
+
+def test_answers_have_the_documented_shapes() -> None:
+    probabilities = {"akiec": 0.1, "bcc": 0.1, "bkl": 0.1, "df": 0.1, "mel": 0.3, "nv": 0.2, "vasc": 0.1}
+    model = {"name": "m", "version": "1", "sha256": "abc"}
+    single = prediction(dict(reversed(probabilities.items())), model)
+    assert single == {"prediction": "mel", "label": "Melanoma", "probabilities": probabilities, "model": model}
+    assert list(single["probabilities"]) == list(probabilities)  # always in the class order
+    error = ServiceError("not_an_image", "no")
+    batch = batch_answer([prediction(probabilities), error], model)
+    assert batch["predictions"][1] == {"error": {"code": "not_an_image", "message": "no", "status": 415}}
+    assert "model" not in batch["predictions"][0] and batch["model"] == model
