@@ -3,6 +3,7 @@ and write its model card (JSON beside the .tflite) for the serving side.
 """
 
 import argparse
+import logging
 from pathlib import Path
 
 from skinlesion.model_card import MODEL_VERSION
@@ -57,6 +58,12 @@ def parse_args() -> argparse.Namespace:
         help="validation images to compare Keras and TFLite on; 0 for all",
     )
     p.add_argument(
+        "--ood-train-images",
+        type=int,
+        default=0,
+        help="training images the out-of-distribution score is fitted on; 0 for all",
+    )
+    p.add_argument(
         "--representative-images",
         type=int,
         default=200,
@@ -67,6 +74,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     suffix = ".tflite" if args.quantize == "none" else f"_{args.quantize}.tflite"
     out = args.out or args.model.with_name(args.model.stem + suffix)
     summary = args.summary or args.model.with_name(SUMMARY_FILE)
@@ -82,6 +90,7 @@ def main() -> None:
             version=args.version,
             check_images=args.check_images,
             representative_images=args.representative_images,
+            ood_train_images=args.ood_train_images,
         )
     )
 

@@ -5,6 +5,7 @@ deployed function. Prints the most likely diagnosis and every class's probabilit
   python test.py path/to/lesion.jpg                # a local file, sent as base64
   python test.py https://.../lesion.jpg --api-url https://abc.execute-api.eu-west-1.amazonaws.com/prod/predict
   python test.py lesion.jpg --function-name skin-lesion-classifier   # boto3; AWS credentials as usual
+  python test.py lesion.jpg --explain              # also save where the model looked: lesion_explain.png
 
 Exit status: 0 a prediction, 1 the service answered an error, 2 bad arguments, 3 unreachable.
 """
@@ -12,6 +13,8 @@ Exit status: 0 a prediction, 1 the service answered an error, 2 bad arguments, 3
 import argparse
 import json
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from skinlesion.client import (
     DEFAULT_IMAGE,
@@ -22,6 +25,7 @@ from skinlesion.client import (
     is_error,
     post_json,
     report,
+    save_overlay,
 )
 
 
@@ -58,10 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", action="store_true", help="print the raw JSON answer instead of the summary"
     )
+    parser.add_argument(
+        "--explain",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CLASS",
+        help="ask for the class activation map of the predicted class (or of CLASS, e.g. mel) and save "
+        "its overlay as a PNG",
+    )
+    parser.add_argument(
+        "--overlay",
+        type=Path,
+        default=None,
+        help="where --explain saves the overlay (default: <image name>_explain.png in the current folder)",
+    )
     args = parser.parse_args(argv)
 
     try:
-        payload = build_request(args.image)
+        payload = build_request(args.image, args.explain)
         if args.function_name:
             answer = invoke_function(args.function_name, payload)
         else:
@@ -75,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 3
     print(json.dumps(answer, indent=2) if args.json else report(answer))
+    overlay = args.overlay or Path(f"{Path(urlsplit(args.image).path).stem or 'image'}_explain.png")
+    if args.explain and save_overlay(answer, overlay):
+        print(f"heatmap overlay ({answer['explanation']['class']}): {overlay}")
     return 1 if is_error(answer) else 0
 
 

@@ -145,6 +145,9 @@ def main() -> None:
         stats = summarise(warm_latency(args.model, events, args.rounds, threads))
         label = "1 thread" if threads == 1 else "all cores"
         rows.append((f"warm handler, {label}", stats["median"], stats["p95"]))
+    explained = [{**event, "explain": True} for event in events]  # + the activation map's PNG overlay
+    stats = summarise(warm_latency(args.model, explained, args.rounds, 1))
+    rows.append(("warm handler + explain, 1 th", stats["median"], stats["p95"]))
     starts, peak_kb = cold_start(args.model, events[: args.rss_requests], args.cold_runs)
 
     print(f"{'measure':<28}{'median':>10}{'p95':>10}")

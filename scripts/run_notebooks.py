@@ -14,7 +14,6 @@ import argparse
 import functools
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer

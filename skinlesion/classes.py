@@ -12,3 +12,6 @@ CLASS_NAMES: dict[str, str] = {
 
 # Alphabetical, as Keras' directory loaders would order them; models output this order.
 CLASS_CODES: tuple[str, ...] = tuple(sorted(CLASS_NAMES))
+
+# `malignant_probability` = P(mel) + P(bcc) + P(akiec): the diagnoses that need treatment, not watching.
+MALIGNANT_CODES: tuple[str, ...] = ("akiec", "bcc", "mel")

@@ -17,15 +17,26 @@ class EndpointUnreachable(Exception):
     pass
 
 
-def build_request(image: str | Path) -> dict[str, str]:
-    """A URL is sent for the service to fetch; anything else must be a local file, sent as base64."""
+def build_request(image: str | Path, explain: bool | str = False) -> dict[str, Any]:
+    """A URL is sent for the service to fetch; anything else must be a local file, sent as base64.
+    `explain`: True for the predicted class's activation map, or a class code."""
     text = str(image)
+    extra = {"explain": explain} if explain else {}
     if text.startswith(("http://", "https://")):
-        return {"url": text}
+        return {"url": text, **extra}
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"{image} is neither an http(s) URL nor a file")
-    return {"image": base64.b64encode(path.read_bytes()).decode("ascii")}
+    return {"image": base64.b64encode(path.read_bytes()).decode("ascii"), **extra}
+
+
+def save_overlay(answer: dict[str, Any], path: Path) -> Path | None:
+    """Write the answer's heatmap overlay PNG, if it has one."""
+    explanation = answer.get("explanation")
+    if not explanation:
+        return None
+    path.write_bytes(base64.b64decode(explanation["overlay_png"]))
+    return path
 
 
 def post_json(url: str, payload: dict[str, Any], timeout: float = 35.0) -> dict[str, Any]:
@@ -73,6 +84,24 @@ def report(answer: dict[str, Any]) -> str:
     ranked = sorted(answer["probabilities"].items(), key=lambda item: item[1], reverse=True)
     lines = [f"prediction: {answer['prediction']} ({answer['label']}), p = {ranked[0][1]:.3f}"]
     lines += [f"  {code:<6}{p:7.3f}  {'#' * round(p * 40)}" for code, p in ranked]
+    if "malignant_probability" in answer:
+        lines.append(f"malignant probability (mel + bcc + akiec): {answer['malignant_probability']:.3f}")
+    for name, alert in answer.get("alerts", {}).items():
+        state = "ALERT" if alert["flag"] else "no alert"
+        lines.append(
+            f"{name} alert: {state} ({alert['probability']:.3f} vs threshold {alert['threshold']:.3f}; "
+            f"sensitivity {alert['sensitivity']:.2f}, specificity {alert['specificity']:.2f} in validation)"
+        )
+    if any(alert["flag"] for alert in answer.get("alerts", {}).values()):
+        lines.append("  refer / review: decision support only, not a diagnosis")
+    ood = answer.get("out_of_distribution")
+    if ood:
+        verdict = "OUTSIDE what the model knows" if ood["flag"] else "looks like dermoscopy"
+        lines.append(
+            f"out of distribution: {verdict} (score {ood['score']:.0f}, threshold {ood['threshold']:.0f})"
+        )
+        if ood["flag"]:
+            lines.append(f"  {ood['message']}")
     model = answer.get("model", {})
     lines.append(f"model: {model.get('name')} {model.get('version')} ({model.get('sha256', '?')})")
     return "\n".join(lines)

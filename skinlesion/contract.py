@@ -6,9 +6,9 @@ keeps the two equal, so a new code cannot be added without being documented.
 """
 
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+from skinlesion.classes import CLASS_CODES, CLASS_NAMES, MALIGNANT_CODES
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ ERRORS: dict[str, ErrorCode] = {
     "url_refused": ErrorCode(
         400, "a URL that is not http(s), carries credentials, or resolves to a non-public address"
     ),
+    "invalid_explain": ErrorCode(400, "`explain` that is not true, false or a class code"),
+    "explain_unavailable": ErrorCode(501, "`explain` asked of a model without class activation maps"),
     "method_not_allowed": ErrorCode(405, "not POST (OPTIONS gets a CORS preflight answer)"),
     "body_too_large": ErrorCode(413, "the request body is over 6 MiB"),
     "image_too_large": ErrorCode(413, "an image over `MAX_IMAGE_BYTES`"),
@@ -68,10 +70,51 @@ class ModelInfo(TypedDict):
     sha256: str  # the start of the .tflite file's hash
 
 
+ALERT_MEANING = {
+    "melanoma": "refer / review: P(melanoma) is at or above the threshold that caught {sensitivity:.0%} "
+    "of melanomas in validation (specificity {specificity:.0%}). Decision support only, not a diagnosis.",
+    "malignant": "refer / review: P(melanoma) + P(basal cell carcinoma) + P(actinic keratosis / Bowen's) "
+    "is at or above the threshold that caught {sensitivity:.0%} of these in validation (specificity "
+    "{specificity:.0%}). Decision support only, not a diagnosis.",
+}
+OOD_MESSAGE = (
+    "This image does not look like the dermoscopy images the model was trained on (a photo, a screenshot, "
+    "a clinical close-up without dermoscope, a blank frame?): its probabilities should not be trusted."
+)
+
+
+class Alert(TypedDict):
+    flag: bool  # score >= threshold
+    probability: float  # the score compared: P(mel), or malignant_probability
+    threshold: float
+    sensitivity: float  # measured on validation at this threshold
+    specificity: float
+    meaning: str
+
+
+class OutOfDistribution(TypedDict):
+    flag: bool  # outside what the model knows: any of the checks below failed
+    score: float  # squared Mahalanobis distance of the image's features to the nearest class
+    threshold: float  # for the score; with the texture checks, 5 % of validation images are flagged
+    reasons: list[str]  # which checks failed (features, contrast, texture)
+    message: NotRequired[str]  # only when flagged
+
+
+# A class activation map: where the evidence for `class` lies, as the coarse grid (rows top to
+# bottom, in [0, 1]) and as a base64 PNG of the image with the map over it.
+Explanation = TypedDict(
+    "Explanation", {"class": str, "grid": list[list[float]], "grid_shape": list[int], "overlay_png": str}
+)
+
+
 class Prediction(TypedDict):
     prediction: str  # the most probable class code
     label: str  # its name
-    probabilities: dict[str, float]  # every class code, summing to 1
+    probabilities: dict[str, float]  # every class code, summing to 1 (calibrated when the card says so)
+    malignant_probability: NotRequired[float]  # P(mel) + P(bcc) + P(akiec)
+    alerts: NotRequired[dict[str, Alert]]  # melanoma, malignant: when the card has operating points
+    out_of_distribution: NotRequired[OutOfDistribution]  # when the model has a score
+    explanation: NotRequired[Explanation]  # when asked with "explain"
     model: NotRequired[ModelInfo]  # once per answer: a batch carries it at its top level
 
 
@@ -90,14 +133,59 @@ class BatchAnswer(TypedDict):
     model: ModelInfo
 
 
-def prediction(probabilities: dict[str, float], model: ModelInfo | None = None) -> Prediction:
+def malignant_probability(probabilities: dict[str, float]) -> float:
+    return sum(probabilities[code] for code in MALIGNANT_CODES)
+
+
+def alerts(probabilities: dict[str, float], operating_points: dict[str, dict[str, Any]]) -> dict[str, Alert]:
+    """Each alert of the card, flagged when its score reaches the threshold chosen on validation."""
+    scores = {"melanoma": probabilities["mel"], "malignant": malignant_probability(probabilities)}
+    answer: dict[str, Alert] = {}
+    for name, point in operating_points.items():
+        figures = {key: float(point[key]) for key in ("threshold", "sensitivity", "specificity")}
+        answer[name] = {
+            "flag": scores[name] >= figures["threshold"],
+            "probability": scores[name],
+            **figures,
+            "meaning": ALERT_MEANING[name].format(**figures),
+        }
+    return answer
+
+
+def out_of_distribution(score: float, threshold: float, reasons: list[str]) -> OutOfDistribution:
+    answer: OutOfDistribution = {
+        "flag": bool(reasons),
+        "score": score,
+        "threshold": threshold,
+        "reasons": reasons,
+    }
+    if reasons:
+        answer["message"] = OOD_MESSAGE
+    return answer
+
+
+def prediction(
+    probabilities: dict[str, float],
+    model: ModelInfo | None = None,
+    *,
+    operating_points: dict[str, dict[str, Any]] | None = None,
+    ood: OutOfDistribution | None = None,
+    explanation: Explanation | None = None,
+) -> Prediction:
     """A single answer (with `model`) or a batch item (without): classes always in CLASS_CODES order."""
     top = max(probabilities, key=probabilities.__getitem__)
     answer: Prediction = {
         "prediction": top,
         "label": CLASS_NAMES[top],
         "probabilities": {code: probabilities[code] for code in CLASS_CODES},
+        "malignant_probability": malignant_probability(probabilities),
     }
+    if operating_points:
+        answer["alerts"] = alerts(probabilities, operating_points)
+    if ood is not None:
+        answer["out_of_distribution"] = ood
+    if explanation is not None:
+        answer["explanation"] = explanation
     if model is not None:
         answer["model"] = model
     return answer

@@ -27,7 +27,8 @@ INTENDED_USE = (
     "opinion over the 7 HAM10000 diagnoses. Not a diagnosis, not for use by patients on their own, and not "
     "validated on clinical (non-dermatoscopic) photos, other populations or other devices."
 )
-_TYPED = ("schema_version", "name", "version", "classes", "preprocessing")
+_TYPED = ("schema_version", "name", "version", "classes", "preprocessing", "calibration", "alerts", "ood")
+ALERTS = ("melanoma", "malignant")
 
 
 def card_path(model_path: Path) -> Path:
@@ -40,6 +41,10 @@ class ModelCard:
     name: str = MODEL_NAME
     version: str = MODEL_VERSION
     classes: tuple[str, ...] = CLASS_CODES  # the order of the model's outputs
+    # What serving applies, when conversion measured it (a card without them serves bare probabilities):
+    calibration: dict[str, Any] | None = None  # {"temperature": T, ...how it was fitted and its effect}
+    alerts: dict[str, dict[str, Any]] | None = None  # melanoma / malignant: {"threshold", "sensitivity", ...}
+    ood: dict[str, Any] | None = None  # {"threshold": score above which an image is flagged, ...}
     details: dict[str, Any] = field(default_factory=dict)  # for people; serving ignores it
 
     def __post_init__(self) -> None:
@@ -48,6 +53,21 @@ class ModelCard:
         clash = set(self.details) & set(_TYPED)
         if clash:
             raise ValueError(f"details cannot redefine the card's typed fields {sorted(clash)}")
+        if self.calibration is not None and not float(self.calibration["temperature"]) > 0:
+            raise ValueError("the calibration temperature must be positive")
+        if self.alerts is not None:
+            for name in ALERTS:
+                for key in ("threshold", "sensitivity", "specificity"):
+                    float(self.alerts[name][key])
+        if self.ood is not None:
+            float(self.ood["threshold"])
+            for key in ("contrast_range", "roughness_range"):
+                if len([float(bound) for bound in self.ood[key]]) != 2:
+                    raise ValueError(f"ood {key} must be [low, high]")
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration["temperature"]) if self.calibration else 1.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +76,7 @@ class ModelCard:
             "version": self.version,
             "classes": [{"code": code, "name": CLASS_NAMES[code]} for code in self.classes],
             "preprocessing": self.preprocessing.to_card(),
+            **{key: value for key in ("calibration", "alerts", "ood") if (value := getattr(self, key))},
             **self.details,
         }
 
@@ -72,6 +93,9 @@ class ModelCard:
             version=str(card["version"]),
             classes=tuple(entry["code"] for entry in card["classes"]),
             preprocessing=PreprocessSpec.from_card(card["preprocessing"]),
+            calibration=card.get("calibration"),
+            alerts=card.get("alerts"),
+            ood=card.get("ood"),
             details={key: value for key, value in card.items() if key not in _TYPED},
         )
 
@@ -88,10 +112,17 @@ class ModelCard:
         Path(path).write_text(text, encoding="utf-8")
 
 
-def new_card(preprocessing: PreprocessSpec, version: str = MODEL_VERSION, **details: Any) -> ModelCard:
-    """A card for a model this project trained: the licence and intended use come with it."""
+def new_card(
+    preprocessing: PreprocessSpec,
+    version: str = MODEL_VERSION,
+    answers: dict[str, Any] | None = None,
+    **details: Any,
+) -> ModelCard:
+    """A card for a model this project trained: the licence and intended use come with it;
+    `answers` holds the measured calibration, alerts and ood sections."""
     return ModelCard(
         preprocessing=preprocessing,
         version=version,
+        **(answers or {}),
         details={"licence": LICENCE, "intended_use": INTENDED_USE, **details},
     )

@@ -10,7 +10,7 @@ from devtools.lambda_emulator import free_port, running
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import PreprocessSpec
 from skinlesion.model_card import ModelCard, card_path
-from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR
+from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR, default_data_dir
 from tests.support.image_server import ImageServer
 
 REPO = REPO_ROOT
@@ -67,3 +67,12 @@ def endpoint(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {"MODEL_PATH": str(tiny_model), "ALLOW_PRIVATE_URLS": "1", "FETCH_DEADLINE": "3"}
     with running(free_port(), env=env, log=log) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def real_data_images() -> list[Path]:
+    """50 HAM10000 images spread over the whole set (every 200th by name)."""
+    images = sorted(default_data_dir().rglob("ISIC_*.jpg"))[::200]
+    if not images:
+        pytest.skip(f"the HAM10000 images are not under {default_data_dir()} (set HAM10000_DIR)")
+    return images

@@ -35,9 +35,46 @@ def test_answers_have_the_documented_shapes() -> None:
     probabilities = {"akiec": 0.1, "bcc": 0.1, "bkl": 0.1, "df": 0.1, "mel": 0.3, "nv": 0.2, "vasc": 0.1}
     model = {"name": "m", "version": "1", "sha256": "abc"}
     single = prediction(dict(reversed(probabilities.items())), model)
-    assert single == {"prediction": "mel", "label": "Melanoma", "probabilities": probabilities, "model": model}
+    assert single == {
+        "prediction": "mel",
+        "label": "Melanoma",
+        "probabilities": probabilities,
+        "malignant_probability": pytest.approx(0.5),
+        "model": model,
+    }
     assert list(single["probabilities"]) == list(probabilities)  # always in the class order
     error = ServiceError("not_an_image", "no")
     batch = batch_answer([prediction(probabilities), error], model)
     assert batch["predictions"][1] == {"error": {"code": "not_an_image", "message": "no", "status": 415}}
     assert "model" not in batch["predictions"][0] and batch["model"] == model
+
+
+def test_alerts_flag_at_their_thresholds_and_say_what_a_flag_means() -> None:
+    probabilities = {"akiec": 0.05, "bcc": 0.05, "bkl": 0.1, "df": 0.05, "mel": 0.2, "nv": 0.5, "vasc": 0.05}
+    points = {
+        "melanoma": {"threshold": 0.2, "sensitivity": 0.9, "specificity": 0.62, "n_positive": 222},
+        "malignant": {"threshold": 0.31, "sensitivity": 0.95, "specificity": 0.54},
+    }
+    answer = prediction(probabilities, operating_points=points)
+    assert answer["malignant_probability"] == pytest.approx(0.3)
+    melanoma, malignant = answer["alerts"]["melanoma"], answer["alerts"]["malignant"]
+    assert melanoma["flag"] and not malignant["flag"]  # at the threshold flags; below does not
+    assert (
+        "90%" in melanoma["meaning"]
+        and "62%" in melanoma["meaning"]
+        and "not a diagnosis" in melanoma["meaning"]
+    )
+    assert set(melanoma) == {"flag", "probability", "threshold", "sensitivity", "specificity", "meaning"}
+
+
+def test_an_out_of_distribution_flag_comes_with_its_reasons_and_a_message() -> None:
+    from skinlesion.contract import out_of_distribution
+
+    assert out_of_distribution(10.0, 300.0, []) == {
+        "flag": False,
+        "score": 10.0,
+        "threshold": 300.0,
+        "reasons": [],
+    }
+    flagged = out_of_distribution(10.0, 300.0, ["its contrast is too low (a blank frame?)"])
+    assert flagged["flag"] and "should not be trusted" in flagged["message"]

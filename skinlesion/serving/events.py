@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from skinlesion.classes import CLASS_CODES
 from skinlesion.contract import ServiceError
 from skinlesion.serving.config import Settings
 
@@ -23,6 +24,7 @@ class ImageRequest:
 
     url: str | None = None
     image: bytes | None = None
+    explain: str | None = None  # a class code, or "top" for the predicted class; None: no map
 
     @property
     def source(self) -> str:
@@ -115,15 +117,27 @@ def parse_payload(payload: Any, settings: Settings) -> ParsedRequest:
     return ParsedRequest(items, batch=True)
 
 
+def parse_explain(value: Any) -> str | None:
+    """`explain`: true (the predicted class), a class code, or false / absent (no map)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "top"
+    if isinstance(value, str) and value in CLASS_CODES:
+        return value
+    raise ServiceError("invalid_explain", f"'explain' must be true, false or one of {', '.join(CLASS_CODES)}")
+
+
 def parse_item(item: Any, settings: Settings) -> ImageRequest:
     if not isinstance(item, dict):
         raise ServiceError("invalid_request", USAGE)
     if ("url" in item) == ("image" in item):
         raise ServiceError("invalid_request", "give exactly one of 'url' or 'image'")
+    explain = parse_explain(item.get("explain"))
     if "url" in item:
         if not isinstance(item["url"], str) or not item["url"].strip():
             raise ServiceError("invalid_url", "'url' must be a non-empty string")
-        return ImageRequest(url=item["url"])
+        return ImageRequest(url=item["url"], explain=explain)
     value = item["image"]
     if not isinstance(value, str) or not value:
         raise ServiceError("invalid_base64", "'image' must be a non-empty base64 string")
@@ -136,7 +150,7 @@ def parse_item(item: Any, settings: Settings) -> ImageRequest:
     data = _b64decode(value, "'image'")
     if len(data) > settings.max_image_bytes:
         raise ServiceError("image_too_large", f"the image is larger than {settings.max_image_bytes:,} bytes")
-    return ImageRequest(image=data)
+    return ImageRequest(image=data, explain=explain)
 
 
 def _b64decode(text: str, what: str) -> bytes:

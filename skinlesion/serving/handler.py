@@ -12,13 +12,13 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
+from PIL import Image
 
 from skinlesion import contract
 from skinlesion.contract import ServiceError
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
-from skinlesion.serving import logs
+from skinlesion.serving import heatmap, logs
 from skinlesion.serving.config import Settings
 from skinlesion.serving.events import (
     ImageRequest,
@@ -50,8 +50,8 @@ class Service:
         self.resolver = resolver
         self.limits = settings.fetch_limits
 
-    def tensor_for(self, item: ImageRequest, deadline: float) -> np.ndarray:
-        """Fetch (if a URL) and decode one image into the model's input tensor."""
+    def image_for(self, item: ImageRequest, deadline: float) -> Image.Image:
+        """Fetch (if a URL) and decode one image."""
         data = item.image
         if item.url is not None:
             remaining = deadline - time.monotonic()
@@ -59,34 +59,52 @@ class Service:
                 raise ServiceError("fetch_timeout", "no time was left in the request to download this image")
             limits = replace(self.limits, deadline=min(self.limits.deadline, remaining))
             data = fetch_image(item.url, limits, self.resolver)
-        image = decode_image(data, max_pixels=self.settings.max_pixels)
-        return self.preprocessor.convert_to_tensor(image)
+        return decode_image(data, max_pixels=self.settings.max_pixels)
+
+    def classify(self, image: Image.Image, explain: str | None) -> contract.Prediction:
+        """One image's answer: probabilities, alerts and flag as the card defines them, and the
+        class activation map when asked (`explain`: a class code, or "top")."""
+        card = self.model.card
+        if explain is not None and not self.model.explains:
+            raise ServiceError(
+                "explain_unavailable", "this model has no class activation maps to explain with"
+            )
+        out = self.model.run(self.preprocessor.convert_to_tensor(image))
+        probabilities = dict(zip(card.classes, map(float, out.probabilities), strict=True))
+        ood = None
+        if out.ood_reasons is not None:
+            ood = contract.out_of_distribution(out.ood_score, float(card.ood["threshold"]), out.ood_reasons)
+        answer = contract.prediction(probabilities, operating_points=card.alerts, ood=ood)
+        if explain is not None:
+            code = answer["prediction"] if explain == "top" else explain
+            answer["explanation"] = heatmap.explanation(image, out.cam, card.classes.index(code), code)
+        return answer
 
     def answer(self, request: ParsedRequest, deadline: float) -> contract.Prediction | contract.BatchAnswer:
         if not request.batch:
             item = request.items[0]
             assert isinstance(item, ImageRequest)
-            return contract.prediction(
-                self.model.probabilities(self.tensor_for(item, deadline)), self.model.info
-            )
+            return {**self.classify(self.image_for(item, deadline), item.explain), "model": self.model.info}
 
-        def load(item: ImageRequest | ServiceError) -> np.ndarray | ServiceError:
+        def load(item: ImageRequest | ServiceError) -> Image.Image | ServiceError:
             if isinstance(item, ServiceError):
                 return item
             try:
-                return self.tensor_for(item, deadline)
+                return self.image_for(item, deadline)
             except ServiceError as error:
                 return error
 
         # Downloads overlap; inference stays on this thread (an interpreter is not thread-safe).
         with ThreadPoolExecutor(max_workers=BATCH_FETCH_WORKERS) as pool:
             loaded = list(pool.map(load, request.items))
-        items = [
-            result
-            if isinstance(result, ServiceError)
-            else contract.prediction(self.model.probabilities(result))
-            for result in loaded
-        ]
+        items: list[contract.Prediction | ServiceError] = []
+        for item, image in zip(request.items, loaded, strict=True):
+            try:
+                if isinstance(image, ServiceError):
+                    raise image
+                items.append(self.classify(image, item.explain))
+            except ServiceError as error:
+                items.append(error)
         return contract.batch_answer(items, self.model.info)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from skinlesion.image.preprocessing import PreprocessSpec
 from skinlesion.training import efficientnet_lite
 from skinlesion.training.offline_weights import efficientnet_lite0_pth, mobilenet_v2_pth
 from skinlesion.training.torch_weights import (
@@ -47,6 +48,10 @@ class Backbone:
     weights: str  # where the weights came from, for the model card
     description: str  # the architecture, for the model card
     feature_map_layer: str  # the layer whose output is the last convolutional feature map
+
+    def preprocessing(self, input_size: tuple[int, int]) -> PreprocessSpec:
+        """What a model on this backbone expects: the one definition, written into its card."""
+        return PreprocessSpec(input_size=input_size, scaling=self.scaling)
 
 
 def _symmetric_padding(layer: keras.layers.Layer) -> keras.layers.Layer:

@@ -1,23 +1,41 @@
 """Trained `.h5`/`.keras` -> checked `.tflite` + model card, as `convert_model.py` runs it.
 
-The check runs the Keras model and the converted model on the real validation images of the
-recorded split, so the card's figures are those of the file that is shipped.
+Every figure is measured on the converted file, as served, on the recorded split's images:
+1. the out-of-distribution score is fitted on the training images' pooled features;
+2. the serving graph (probabilities, CAM, score) is converted and checked against Keras;
+3. a temperature is fitted on half of the validation lesions and judged on the other half;
+4. the alert thresholds and the flag's threshold are chosen on the validation images, and the
+   flag is measured on photos and generated non-images.
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.texture import texture
 from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path, new_card
-from skinlesion.serving.model import LesionModel
-from skinlesion.training import data
+from skinlesion.serving.model import LesionModel, calibrate
+from skinlesion.training import calibration, data, ood_probes
 from skinlesion.training.evaluate import evaluate, format_report
+from skinlesion.training.ood import MahalanobisParams, fit_mahalanobis, threshold_for_rate
+from skinlesion.training.operating_points import alert_points
+from skinlesion.training.serving_graph import feature_model, serving_model
 from skinlesion.training.tflite import keras_to_tflite, tflite_latency_ms
+
+logger = logging.getLogger(__name__)
+
+# Validation dermoscopy images the flag may catch: 4 % by the score, 0.25 % in each tail of each
+# texture statistic; the union is measured and written into the card.
+OOD_SCORE_RATE = 0.04
+TEXTURE_TAIL = 0.25  # percent
+CALIBRATION_FRACTION = 0.5  # of validation lesions, for fitting the temperature
 
 
 @dataclass
@@ -31,6 +49,8 @@ class ExportConfig:
     version: str = MODEL_VERSION
     check_images: int = 0  # 0: every validation image
     representative_images: int = 200
+    ood_train_images: int = 0  # training images the score is fitted on; 0: all
+    plots_dir: Path | None = None  # where the reliability diagram goes (default: beside the model)
 
 
 def _images(
@@ -53,10 +73,95 @@ def agreement(keras_probs: np.ndarray, tflite_probs: np.ndarray) -> dict[str, fl
     }
 
 
+def fit_ood(
+    model: keras.Model, layer: str, meta: pd.DataFrame, config: ExportConfig, spec: PreprocessSpec
+) -> MahalanobisParams:
+    """The Mahalanobis score's statistics, on the training images' pooled features as the
+    converted feature graph computes them."""
+    features = LesionModel(keras_to_tflite(feature_model(model, layer)), ModelCard(spec), num_threads=2)
+    rows = meta[meta["split"] == "train"]
+    if 0 < config.ood_train_images < len(rows):
+        rows = rows.sample(config.ood_train_images, random_state=0)
+    preprocessor = Preprocessor(spec)
+    pooled = []
+    for start in range(0, len(rows), 512):  # chunks: the whole training set would not fit as float32
+        chunk = rows.iloc[start : start + 512]
+        x = preprocessor.preprocess(data.load_images(list(chunk["path"]), preprocessor, f"train {start}+"))
+        pooled.append(features.predict_outputs(x)["pooled_features"])
+    # 128 components; fewer for a tiny dataset, where a covariance needs more images than dimensions
+    components = min(128, len(rows) // 2)
+    return fit_mahalanobis(np.concatenate(pooled), data.labels(rows["dx"]), n_components=components)
+
+
+def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[str, float]]:
+    """The score of each non-dermoscopy probe, and of the full-size HAM10000 images if present."""
+    preprocessor = Preprocessor(served.card.preprocessing)
+    groups = {"photos": ood_probes.photos(), "generated": ood_probes.generated()}
+    fullres = sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg"))
+    if fullres:
+        groups["ham10000 full-size (dermoscopy)"] = {p.name: Image.open(p).convert("RGB") for p in fullres}
+    flagged = {}
+    for group, images in groups.items():
+        runs = {name: served.run(preprocessor.convert_to_tensor(image)) for name, image in images.items()}
+        flagged[group] = {name: out.ood_reasons for name, out in runs.items()}
+    return flagged
+
+
+def ood_check(val_scores: np.ndarray, x_val: np.ndarray) -> dict:
+    """The thresholds: the score's at OOD_SCORE_RATE, the texture statistics' at their tails."""
+    stats = np.array([texture(x) for x in x_val])
+    tails = [TEXTURE_TAIL, 100 - TEXTURE_TAIL]
+    return {
+        "threshold": threshold_for_rate(val_scores, OOD_SCORE_RATE),
+        "contrast_range": np.percentile(stats[:, 0], tails).tolist(),
+        "roughness_range": np.percentile(stats[:, 1], tails).tolist(),
+    }
+
+
+def ood_section(
+    check: dict, val_flagged: float, probes: dict[str, dict[str, list[str]]], ood: MahalanobisParams
+) -> dict:
+    return {
+        **check,
+        "score": "squared Mahalanobis distance of the pooled features to the nearest class mean, shared "
+        f"within-class covariance over {ood.projection.shape[1]} principal components, fitted on the "
+        "training images; an image is flagged when the score is above the threshold or its contrast or "
+        "roughness (skinlesion/image/texture.py) is outside the ranges",
+        "validation_flagged": val_flagged,
+        "flagged_share": {
+            group: float(np.mean([bool(reasons) for reasons in flags.values()]))
+            for group, flags in probes.items()
+        },
+        "probes": probes,
+    }
+
+
+def calibration_section(y: np.ndarray, probs: np.ndarray, lesions: np.ndarray, plots: Path) -> dict:
+    """Temperature fitted on half of the validation lesions, judged on the other half."""
+    fit = calibration.calibration_split(lesions, CALIBRATION_FRACTION, seed=0)
+    logits = calibration.logits_from_probabilities(probs)
+    temperature = calibration.fit_temperature(logits[fit], y[fit])
+    report = calibration.calibration_report(y[~fit], probs[~fit], calibrate(probs[~fit], temperature))
+    plots.mkdir(parents=True, exist_ok=True)
+    calibration.plot_reliability(report, plots / "reliability.png")
+    return {
+        "temperature": temperature,
+        "method": "temperature scaling of the logits (log-probabilities): the argmax never changes",
+        "fitted_on": {"lesions": len(np.unique(lesions[fit])), "images": int(fit.sum())},
+        "judged_on": {"lesions": len(np.unique(lesions[~fit])), "images": int((~fit).sum())},
+        **{
+            f"{figure}_{side}": report[side][figure]
+            for figure in ("expected_calibration_error", "negative_log_likelihood")
+            for side in ("before", "after")
+        },
+    }
+
+
 def export(config: ExportConfig) -> ModelCard:
-    """Convert, check against Keras on validation images, write the `.tflite` and its card."""
+    """Convert, check against Keras on validation images, measure the answers, write `.tflite` + card."""
     summary = json.loads(config.summary.read_text())
     spec = PreprocessSpec.from_card(summary["preprocessing"])
+    layer = summary["architecture"]["feature_map_layer"]
     model = keras.models.load_model(config.model, compile=False)
     meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
     x_val, y_val, lesions = _images(meta, "val", config.check_images, spec, seed=0)
@@ -64,12 +169,15 @@ def export(config: ExportConfig) -> ModelCard:
     if config.quantize == "int8":
         representative, _, _ = _images(meta, "train", config.representative_images, spec, seed=0)
 
-    tflite = keras_to_tflite(model, config.quantize, representative)
+    ood = fit_ood(model, layer, meta, config, spec)
+    tflite = keras_to_tflite(serving_model(model, layer, ood), config.quantize, representative)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_bytes(tflite)
 
     keras_probs = model.predict(x_val, batch_size=32, verbose=1)
-    tflite_probs = LesionModel(tflite, ModelCard(spec), num_threads=2).predict(x_val)
+    bare = LesionModel(tflite, ModelCard(spec), num_threads=2)
+    outputs = bare.predict_outputs(x_val)
+    tflite_probs = outputs["probabilities"]
     tflite_metrics = evaluate(y_val, tflite_probs, groups=lesions)
     check = {
         "quantize": config.quantize,
@@ -80,17 +188,34 @@ def export(config: ExportConfig) -> ModelCard:
         "tflite_validation_metrics": tflite_metrics,
         "latency_ms_batch1_2_threads": tflite_latency_ms(tflite, x_val),
     }
-    print(
+    plots = config.plots_dir or config.out.parent
+    calibrated = calibration_section(y_val, tflite_probs, lesions, plots)
+    calibrated_probs = calibrate(tflite_probs, calibrated["temperature"])
+    answers = {
+        "calibration": calibrated,
+        "alerts": alert_points(y_val, calibrated_probs, lesions),
+        "ood": ood_check(outputs["ood_score"][:, 0], x_val),
+    }
+    served = LesionModel(tflite, ModelCard(spec, **answers), num_threads=2)
+    val_flagged = float(np.mean([bool(served.run(x).ood_reasons) for x in x_val]))
+    answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), ood)
+    logger.info(
         f"{config.out}: {len(tflite) / 1e6:.2f} MB, quantize={config.quantize}\n"
         f"TFLite vs Keras on {check['n_images']} validation images: "
         f"max |diff| {check['max_abs_diff']:.2e}, top-1 agreement {check['top1_agreement']:.4f}; "
         f"latency {check['latency_ms_batch1_2_threads']:.1f} ms\n"
         f"Keras balanced accuracy {check['keras_balanced_accuracy']:.4f}; "
-        f"TFLite:\n{format_report(tflite_metrics)}"
+        f"TFLite:\n{format_report(tflite_metrics)}\n"
+        f"calibration: T = {calibrated['temperature']:.3f}, "
+        f"ECE {calibrated['expected_calibration_error_before']:.3f}"
+        f" -> {calibrated['expected_calibration_error_after']:.3f} on {calibrated['judged_on']['lesions']} "
+        f"held-out lesions\nalerts: {json.dumps(answers['alerts'], indent=1)}\n"
+        f"out of distribution: flagged {json.dumps(answers['ood']['flagged_share'])}"
     )
     card = new_card(
         spec,
         config.version,
+        answers=answers,
         architecture=summary["architecture"],
         training_data={**summary["training_data"], "split_file": config.split.name},
         validation_metrics=summary["validation_metrics"],
@@ -98,5 +223,5 @@ def export(config: ExportConfig) -> ModelCard:
         training_wall_time_s=summary["wall_time_s"],
     )
     card.write(card_path(config.out))
-    print(f"model card: {card_path(config.out)}")
+    logger.info(f"model card: {card_path(config.out)}")
     return card

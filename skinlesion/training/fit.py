@@ -8,6 +8,7 @@ same epochs as an uninterrupted one.
 """
 
 import json
+import logging
 import math
 import os
 import time
@@ -21,6 +22,8 @@ from tqdm import tqdm
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.training.evaluate import balanced_accuracy
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = "skin-lesion-class_{epoch:02d}_{score:.3f}.h5"
 STATE_FILE = "state.json"
@@ -241,7 +244,7 @@ class ValidateAndRecord(keras.callbacks.Callback):
             note = f"saved {path.name}"
         else:
             note = f"best {best['score']:.4f} at epoch {best['epoch']}"
-        print(f"epoch {number}: validation balanced accuracy {score:.4f} ({note})", flush=True)
+        logger.info(f"epoch {number}: validation balanced accuracy {score:.4f} ({note})")
         if self.saver is not None:
             self.state["fine_tune_epochs_done"] = epoch + 1
             self.state["training_state"] = self.saver.last_path.name

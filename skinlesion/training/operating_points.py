@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from skinlesion.classes import CLASS_CODES
+from skinlesion.classes import CLASS_CODES, MALIGNANT_CODES
 from skinlesion.training.evaluate import percentile_interval, safe_ratio
 
-MALIGNANT_CODES = ("akiec", "bcc", "mel")
 MALIGNANT = [CLASS_CODES.index(code) for code in MALIGNANT_CODES]
 MELANOMA = CLASS_CODES.index("mel")
 MELANOMA_TARGET_SENSITIVITY = 0.90

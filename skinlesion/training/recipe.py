@@ -8,6 +8,7 @@ from it and the resolved config is written into the run folder as `config.json`.
 """
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from skinlesion import paths
-from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.training import data
 from skinlesion.training.backbone import Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
@@ -42,6 +43,8 @@ from skinlesion.training.model import (
     freeze_for_fine_tuning,
     with_softmax,
 )
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 SPLIT_FILE = "split.csv"
@@ -175,7 +178,7 @@ def load_data(config: TrainConfig, preprocessor: Preprocessor, resume: bool) -> 
     data.write_split(split, config.out_dir / SPLIT_FILE)
     meta = meta.merge(split[["image_id", "split"]], on="image_id")
     train, val = meta[meta["split"] == "train"], meta[meta["split"] == "val"]
-    print(
+    logger.info(
         f"split by lesion_id: {len(train)} train / {len(val)} validation images, "
         f"{train['lesion_id'].nunique()} / {val['lesion_id'].nunique()} lesions"
     )
@@ -221,7 +224,7 @@ def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.nd
     from a cold start that knocked v1's pretrained features off, hence the warm-up.
     """
     n_trainable = freeze_for_fine_tuning(clf.logits, config.fine_tune_from)
-    print(
+    logger.info(
         f"fine-tuning from {config.fine_tune_from}: {n_trainable} trainable weight tensors, BatchNorm frozen"
     )
     warmup = round(config.warmup_epochs * steps)
@@ -304,13 +307,13 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     backbone = load_backbone(config.weights, config.input_size, config.backbone)
-    spec = PreprocessSpec(input_size=config.input_size, resize="bilinear", scaling=backbone.scaling)
+    spec = backbone.preprocessing(config.input_size)
     pre = Preprocessor(spec)
-    print(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
+    logger.info(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
     d = load_data(config, pre, resume)
 
     if state["fine_tune_epochs_done"] > 0:
-        print(
+        logger.info(
             f"resuming after fine-tuning epoch {state['fine_tune_epochs_done']} of {config.fine_tune_epochs}"
         )
         clf = restore_classifier(run_dir, state)
@@ -332,7 +335,7 @@ def finish(
     best = keras.models.load_model(best_path, compile=False)
     probs = best.predict(ImageBatches(d.x_val, pre, config.batch_size), verbose=0)
     metrics = evaluate(d.y_val, probs, groups=d.val["lesion_id"].to_numpy())
-    print(f"best checkpoint {best_path.name}\n{format_report(metrics)}")
+    logger.info(f"best checkpoint {best_path.name}\n{format_report(metrics)}")
 
     shutil.copyfile(best_path, run_dir / "best.h5")
     plot_history(state["history"], run_dir / "training_curves.png")
@@ -351,7 +354,9 @@ def finish(
         "config": config.to_json(),
     }
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
-    print(f"run folder: {run_dir}  (epochs {epoch_s / 60:.1f} min, this session {session_s / 60:.1f} min)")
+    logger.info(
+        f"run folder: {run_dir}  (epochs {epoch_s / 60:.1f} min, this session {session_s / 60:.1f} min)"
+    )
     return summary
 
 

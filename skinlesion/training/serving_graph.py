@@ -49,32 +49,34 @@ def _pooling_layer(model: keras.Model) -> keras.layers.Layer:
     return pools[0]
 
 
-def _head_kernel(model: keras.Model) -> np.ndarray:
-    """The linear head's kernel (features x classes); refuses heads for which CAM would not be exact."""
+def _linear_head_kernel(model: keras.Model) -> np.ndarray | None:
+    """The linear head's kernel (features x classes); None for a head with an inner layer, for
+    which a CAM would not be exact (such a model is served without maps)."""
     pool = _pooling_layer(model)
     after = [type(layer).__name__ for layer in model.layers[model.layers.index(pool) + 1 :]]
     if after not in (["Dropout", "Dense", "Softmax"], ["Dense", "Softmax"]):
-        raise ValueError(f"CAM is exact only for a linear head on the pooled features, not {after}")
+        return None
     return model.get_layer("logits").get_weights()[0]
 
 
 def feature_model(model: keras.Model, feature_map_layer: str) -> keras.Model:
-    """Image -> [probabilities, CAM grid (h, w, classes), pooled features] over the trained weights."""
-    feature_map = model.get_layer(feature_map_layer).output
-    kernel = _head_kernel(model)
-    cam_layer = keras.layers.Conv2D(kernel.shape[1], 1, use_bias=False, name=CAM)
-    cam = cam_layer(feature_map)
-    cam_layer.set_weights([kernel[None, None]])
-    pooled = _pooling_layer(model).output
-    return keras.Model(model.input, [model.output, cam, pooled], name="skin_lesion_features")
+    """Image -> [probabilities, pooled features, CAM grid (h, w, classes) for a linear head] over
+    the trained weights."""
+    outputs = [model.output, _pooling_layer(model).output]
+    kernel = _linear_head_kernel(model)
+    if kernel is not None:
+        cam_layer = keras.layers.Conv2D(kernel.shape[1], 1, use_bias=False, name=CAM)
+        outputs.append(cam_layer(model.get_layer(feature_map_layer).output))
+        cam_layer.set_weights([kernel[None, None]])
+    return keras.Model(model.input, outputs, name="skin_lesion_features")
 
 
 def serving_model(model: keras.Model, feature_map_layer: str, ood: MahalanobisParams) -> keras.Model:
-    """Image -> [probabilities, CAM grid, out-of-distribution score]: what is converted and served."""
+    """Image -> [probabilities, out-of-distribution score, CAM grid]: what is converted and served."""
     features = feature_model(model, feature_map_layer)
-    probabilities, cam, pooled = features.outputs
+    probabilities, pooled, *cam = features.outputs
     n_features, n_components = ood.projection.shape
     score_layer = MahalanobisScore(n_features, n_components, len(ood.class_means), name=OOD_SCORE)
     score = score_layer(pooled)
     score_layer.set_weights([ood.projection, ood.offset, ood.class_means])
-    return keras.Model(model.input, [probabilities, cam, score], name="skin_lesion_classifier")
+    return keras.Model(model.input, [probabilities, score, *cam], name="skin_lesion_classifier")

@@ -35,7 +35,7 @@ def served(image_server: ImageServer) -> dict[str, str]:
 
 
 def assert_contract(payload: dict) -> None:
-    assert set(payload) == {"prediction", "label", "probabilities", "model"}
+    assert set(payload) == {"prediction", "label", "probabilities", "malignant_probability", "model"}
     probabilities = payload["probabilities"]
     assert list(probabilities) == list(CLASS_CODES)
     assert all(type(p) is float and 0.0 <= p <= 1.0 for p in probabilities.values())
@@ -146,7 +146,7 @@ def test_unexpected_failure_is_a_bare_500(
     def explode(tensor: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(service.model, "probabilities", explode)
+    monkeypatch.setattr(service.model, "run", explode)
     response = handle(rest_api_event(json.dumps({"image": base64.b64encode(jpeg()).decode()})), None, service)
     assert response["statusCode"] == 500
     assert "secret" not in response["body"] and "Traceback" not in response["body"]

@@ -33,7 +33,10 @@ def recorded(path: Path, body: bytes | None = None) -> dict:
 
 
 def test_both_payload_versions_are_recorded() -> None:
-    assert [path.name for path in RECORDED] == ["apigateway-http-api-proxy.json", "apigateway-rest-aws-proxy.json"]
+    assert [path.name for path in RECORDED] == [
+        "apigateway-http-api-proxy.json",
+        "apigateway-rest-aws-proxy.json",
+    ]
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)

@@ -106,6 +106,20 @@ CASES: list[Case] = [
         "invalid_request",
     ),
     Case("url-wrong-type", "`url` is a number", lambda server: {"url": 12345}, 400, "invalid_url"),
+    Case(
+        "explain-unknown-class",
+        "`explain` names no class (`melanoma` for `mel`)",
+        lambda server: {"url": "https://x.test/a.jpg", "explain": "melanoma"},
+        400,
+        "invalid_explain",
+    ),
+    Case(
+        "explain-wrong-type",
+        "`explain` is a number",
+        lambda server: {"url": "https://x.test/a.jpg", "explain": 1},
+        400,
+        "invalid_explain",
+    ),
     Case("image-wrong-type", "`image` is a list", lambda server: {"image": [1, 2]}, 400, "invalid_base64"),
     Case(
         "instances-wrong-type",

@@ -15,6 +15,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.serving.model import LesionModel
 from skinlesion.training.data import load_metadata
 from tests.training.test_data import assert_no_lesion_crosses
 
@@ -62,21 +63,27 @@ def test_train_writes_a_complete_run_folder(tiny_run: Path, tiny_dataset: Path) 
     assert metrics["bootstrap"]["n_groups"] == split[split["split"] == "val"]["lesion_id"].nunique()
 
 
-def test_converted_model_gives_seven_probabilities(tiny_tflite: Path) -> None:
+def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path) -> None:
     interpreter = Interpreter(model_path=str(tiny_tflite))
     interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    (inp,) = interpreter.get_input_details()
     assert list(inp["shape"]) == [1, 32, 32, 3] and inp["dtype"] == np.float32
-    interpreter.set_tensor(
-        inp["index"], np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype(np.float32)
-    )
-    interpreter.invoke()
-    probs = interpreter.get_tensor(out["index"])[0]
-    assert probs.shape == (len(CLASS_CODES),)
-    assert probs.min() >= 0 and abs(probs.sum() - 1) < 1e-5
+    # The tiny run's head has an inner layer, so no CAM: probabilities and the score only.
+    assert sorted(tuple(o["shape"]) for o in interpreter.get_output_details()) == [(1, 1), (1, 7)]
+    model = LesionModel.load(tiny_tflite)
+    out = model.run(np.random.default_rng(0).normal(size=(32, 32, 3)).astype(np.float32))
+    assert out.probabilities.shape == (len(CLASS_CODES),) and abs(out.probabilities.sum() - 1) < 1e-6
+    assert out.ood_score >= 0 and out.cam is None and not model.explains
     card = json.loads(tiny_tflite.with_suffix(".json").read_text())
     assert [c["code"] for c in card["classes"]] == list(CLASS_CODES)
     assert card["preprocessing"] == {"input_size": [32, 32], "resize": "bilinear", "scaling": "torch"}
+    assert card["calibration"]["temperature"] > 0 and card["calibration"]["fitted_on"]["lesions"] > 0
+    assert set(card["alerts"]) == {"melanoma", "malignant"}
+    assert (
+        card["alerts"]["melanoma"]["sensitivity"] >= 0.9
+        and card["alerts"]["malignant"]["sensitivity"] >= 0.95
+    )
+    assert card["ood"]["threshold"] > 0 and card["ood"]["flagged_share"]["generated"] >= 0
 
 
 def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset: Path) -> None:
@@ -89,6 +96,7 @@ def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset:
     assert set(response["probabilities"]) == set(CLASS_CODES), response
     assert abs(sum(response["probabilities"].values()) - 1) < 1e-3
     assert response["prediction"] in CLASS_CODES
+    assert set(response["alerts"]) == {"melanoma", "malignant"} and "flag" in response["out_of_distribution"]
 
 
 def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:

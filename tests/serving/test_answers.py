@@ -1,0 +1,121 @@
+"""What a clinician gets beyond the probabilities, from the shipped model: calibrated
+probabilities, the two alerts, the "outside what I know" flag and the activation map."""
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.serving.config import Settings
+from skinlesion.serving.handler import Service, handle
+from skinlesion.serving.model import calibrate
+from skinlesion.training import ood_probes
+from tests.support.images import encode
+from tests.support.lesion_mask import cam_mass_on_lesion, lesion_mask
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Service:
+    return Service(Settings(model_path=DEFAULT_MODEL_PATH))
+
+
+def ask(service: Service, image: Image.Image | bytes, **extra: object) -> dict:
+    data = image if isinstance(image, bytes) else encode(image, "PNG")
+    return handle({"image": base64.b64encode(data).decode(), **extra}, None, service)
+
+
+def test_calibration_keeps_the_ranking_and_the_card_says_how_it_was_fitted(shipped: Service) -> None:
+    card = shipped.model.card
+    assert card.temperature > 0 and card.calibration["fitted_on"]["lesions"] > 100
+    raw = np.random.default_rng(0).dirichlet(np.ones(7) * 0.3, size=200)
+    assert (calibrate(raw, card.temperature).argmax(1) == raw.argmax(1)).all()
+
+
+def test_every_answer_carries_both_alerts_and_the_flag(shipped: Service, fullres_images: list[Path]) -> None:
+    answer = ask(shipped, fullres_images[0].read_bytes())
+    probabilities = answer["probabilities"]
+    assert abs(sum(probabilities.values()) - 1) < 1e-6 and answer["prediction"] == max(
+        probabilities, key=probabilities.get
+    )
+    assert answer["malignant_probability"] == pytest.approx(
+        probabilities["mel"] + probabilities["bcc"] + probabilities["akiec"]
+    )
+    for name, score in (("melanoma", probabilities["mel"]), ("malignant", answer["malignant_probability"])):
+        alert = answer["alerts"][name]
+        assert alert["flag"] == (score >= alert["threshold"]) and alert["probability"] == pytest.approx(score)
+        assert alert == {
+            **alert,
+            **{k: shipped.model.card.alerts[name][k] for k in ("threshold", "sensitivity", "specificity")},
+        }
+        assert "refer / review" in alert["meaning"] and "not a diagnosis" in alert["meaning"]
+    assert answer["out_of_distribution"]["threshold"] == shipped.model.card.ood["threshold"]
+
+
+def test_the_operating_points_meet_their_stated_sensitivity(shipped: Service) -> None:
+    alerts = shipped.model.card.alerts
+    assert alerts["melanoma"]["sensitivity"] >= 0.90 and alerts["malignant"]["sensitivity"] >= 0.95
+    for alert in alerts.values():
+        low, high = alert["specificity_ci"]
+        assert low <= alert["specificity"] <= high
+
+
+def test_non_dermoscopy_is_flagged_with_a_message(shipped: Service) -> None:
+    images = {**ood_probes.photos(), **ood_probes.generated()}
+    answers = {name: ask(shipped, image)["out_of_distribution"] for name, image in images.items()}
+    flagged = [name for name, ood in answers.items() if ood["flag"]]
+    assert len(flagged) >= 0.8 * len(images), answers
+    assert all("should not be trusted" in answers[name]["message"] for name in flagged)
+
+
+def test_dermoscopy_at_full_size_is_mostly_not_flagged(shipped: Service, fullres_images: list[Path]) -> None:
+    flagged = [ask(shipped, path.read_bytes())["out_of_distribution"]["flag"] for path in fullres_images[:40]]
+    assert np.mean(flagged) <= 0.2
+
+
+@pytest.mark.parametrize("explain", [True, "mel", "nv"])
+def test_explain_returns_the_map_and_an_overlay(
+    shipped: Service, fullres_images: list[Path], explain: object
+) -> None:
+    answer = ask(shipped, fullres_images[1].read_bytes(), explain=explain)
+    explanation = answer["explanation"]
+    assert explanation["class"] == (answer["prediction"] if explain is True else explain)
+    grid = np.array(explanation["grid"])
+    assert grid.shape == tuple(explanation["grid_shape"]) == (6, 8) and grid.min() >= 0 and grid.max() <= 1
+    overlay = Image.open(io.BytesIO(base64.b64decode(explanation["overlay_png"])))
+    assert overlay.format == "PNG" and max(overlay.size) == 256
+    json.dumps(answer)  # the whole answer is JSON
+
+
+def test_batch_items_explain_on_their_own(shipped: Service, fullres_images: list[Path]) -> None:
+    image = base64.b64encode(fullres_images[2].read_bytes()).decode()
+    answer = handle({"instances": [{"image": image, "explain": "bcc"}, {"image": image}]}, None, shipped)
+    first, second = answer["predictions"]
+    assert first["explanation"]["class"] == "bcc" and "explanation" not in second
+    assert "alerts" in second and "out_of_distribution" in second
+
+
+def test_explain_on_a_model_without_maps_is_a_clear_501(tiny_model: Path) -> None:
+    answer = ask(Service(Settings(model_path=tiny_model)), Image.new("RGB", (64, 64)), explain=True)
+    assert answer["error"]["code"] == "explain_unavailable" and answer["error"]["status"] == 501
+
+
+@pytest.mark.dataset
+def test_the_map_falls_on_the_lesion_more_than_on_the_skin(
+    shipped: Service, real_data_images: list[Path]
+) -> None:
+    """Class activation maps of the predicted class, against a dark-region segmentation of the
+    image: the map's mean inside the lesion beats its mean on the surrounding skin for most images."""
+    wins = []
+    for path in real_data_images:
+        image = Image.open(path).convert("RGB")
+        answer = ask(shipped, path.read_bytes(), explain=True)
+        inside, outside = cam_mass_on_lesion(
+            np.array(answer["explanation"]["grid"]), lesion_mask(np.asarray(image))
+        )
+        wins.append(inside > outside)
+    assert np.mean(wins) >= 0.9, f"{np.mean(wins):.2f} of {len(wins)} images"  # measured: 199 of 201
