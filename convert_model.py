@@ -4,6 +4,7 @@ and write its model card (JSON beside the .tflite) for the serving side.
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from skinlesion.model_card import MODEL_VERSION
@@ -74,7 +75,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # progress bars: stderr
     suffix = ".tflite" if args.quantize == "none" else f"_{args.quantize}.tflite"
     out = args.out or args.model.with_name(args.model.stem + suffix)
     summary = args.summary or args.model.with_name(SUMMARY_FILE)

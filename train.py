@@ -7,6 +7,7 @@ a resumable state: `python train.py --resume runs/NAME` continues an interrupted
 import argparse
 import json
 import logging
+import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # progress bars: stderr
     if args.resume is not None:
         saved = json.loads((args.resume / CONFIG_FILE).read_text())
         config = TrainConfig.from_json({**saved, "out_dir": str(args.resume)})
