@@ -8,6 +8,7 @@ the whole handler (base64 JSON event in, response dict out), as Lambda runs it.
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import resource
@@ -75,15 +76,17 @@ def warm_latency(model: Path, events: list[dict], rounds: int, threads: int | No
     from skinlesion.serving.handler import Service, handle
 
     service = Service(Settings(model_path=model, num_threads=threads))
-    for event in events[:WARMUP]:
-        handle(event, None, service)
     timings = []
-    for i in range(rounds):
-        event = events[i % len(events)]
-        started = time.perf_counter()
-        answer = handle(event, None, service)
-        timings.append((time.perf_counter() - started) * 1000)
-        assert "prediction" in answer, answer
+    # Each request's JSON log line is written, as in Lambda, but not onto this table.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        for event in events[:WARMUP]:
+            handle(event, None, service)
+        for i in range(rounds):
+            event = events[i % len(events)]
+            started = time.perf_counter()
+            answer = handle(event, None, service)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert "prediction" in answer, answer
     return timings
 
 
@@ -104,6 +107,8 @@ def cold_start(model: Path, events: list[dict], runs: int) -> tuple[list[float],
         child.stdin.write(payload)
         child.stdin.close()
         first = child.stdout.readline()
+        while first.startswith("{"):  # the handler's JSON log lines share stdout
+            first = child.stdout.readline()
         starts.append((time.perf_counter() - started) * 1000)
         assert first.startswith("FIRST"), first
         for line in child.stdout:

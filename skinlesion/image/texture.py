@@ -12,7 +12,9 @@ import numpy as np
 
 def texture(tensor: np.ndarray) -> tuple[float, float]:
     """(contrast, roughness) of one preprocessed (H, W, 3) or (1, H, W, 3) input."""
-    grey = np.asarray(tensor, dtype=np.float64).reshape(tensor.shape[-3:]).mean(axis=-1)
-    contrast = float(grey.std())
-    steps = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
+    grey = np.asarray(tensor, dtype=np.float32).reshape(tensor.shape[-3:]).mean(axis=-1)
+    contrast = float(grey.std(dtype=np.float64))
+    steps = np.abs(np.diff(grey, axis=0)).mean(dtype=np.float64) + np.abs(np.diff(grey, axis=1)).mean(
+        dtype=np.float64
+    )
     return contrast, float(steps / (contrast + 1e-6))
