@@ -40,3 +40,37 @@ def test_report_ranks_classes() -> None:
     assert [line.split()[0] for line in lines[1:4]] == ["mel", "nv", "bcc"]
     error = {"error": {"code": "not_an_image", "message": "no", "status": 415}}
     assert report(error) == "error 415 not_an_image: no"
+
+
+def test_report_states_the_alerts_and_the_flag_and_the_overlay_is_saved(tmp_path: Path) -> None:
+    from skinlesion.client import save_overlay
+    from skinlesion.contract import out_of_distribution, prediction
+
+    probabilities = {"akiec": 0.05, "bcc": 0.05, "bkl": 0.1, "df": 0.05, "mel": 0.3, "nv": 0.4, "vasc": 0.05}
+    points = {
+        "melanoma": {"threshold": 0.044, "sensitivity": 0.9, "specificity": 0.63},
+        "malignant": {"threshold": 0.5, "sensitivity": 0.95, "specificity": 0.54},
+    }
+    ood = out_of_distribution(500.0, 338.5, ["its features are far from every diagnosis the model learned"])
+    answer = prediction(
+        probabilities, {"name": "m", "version": "1", "sha256": "abc"}, operating_points=points, ood=ood
+    )
+    text = report(answer)
+    assert "melanoma alert: ALERT (0.300 vs threshold 0.044" in text and "malignant alert: no alert" in text
+    assert (
+        "refer / review" in text
+        and "OUTSIDE what the model knows" in text
+        and "should not be trusted" in text
+    )
+    assert save_overlay(answer, tmp_path / "x.png") is None  # no explanation asked
+    answer["explanation"] = {
+        "class": "mel",
+        "grid": [[1.0]],
+        "grid_shape": [1, 1],
+        "overlay_png": "iVBORw0KGgo=",
+    }
+    assert save_overlay(answer, tmp_path / "x.png").read_bytes() == b"\x89PNG\r\n\x1a\n"
+    assert build_request("https://x.test/a.jpg", explain="mel") == {
+        "url": "https://x.test/a.jpg",
+        "explain": "mel",
+    }
