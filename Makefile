@@ -4,6 +4,7 @@ PIPENV_VERSION := 2026.10.3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
+PAGE_PORT ?= 8000
 SHARED_DATA ?= ../shared/data
 # A full-size HAM10000 melanoma when the data is beside the repo, otherwise the seed's picture.
 IMAGE ?= $(or $(wildcard $(SHARED_DATA)/ham10000-fullres/images/ISIC_0024310.jpg),https://upload.wikimedia.org/wikipedia/commons/6/6c/Melanoma.jpg)
@@ -26,9 +27,9 @@ $(VENV)/.synced: Pipfile.lock
 tools: $(VENV)/.synced
 	PYTHON=$(PY) bash scripts/install-rie.sh .tools
 
-## serve: the real handler under the Lambda emulator at http://localhost:$(PORT)/2015-03-31/functions/function/invocations
+## serve: the real handler under the Lambda emulator (invoke API on $(PORT)) and the clinic page at http://localhost:$(PAGE_PORT)/
 serve: setup
-	$(PY) -m devtools.lambda_emulator --port $(PORT) serve
+	$(PY) -m devtools.lambda_emulator --port $(PORT) serve --page-port $(PAGE_PORT)
 
 ## demo: set up, start the local endpoint, classify IMAGE with test.py, stop
 demo: setup

@@ -11,11 +11,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from devtools.http_front import serving
 from skinlesion.paths import REPO_ROOT
 
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
@@ -96,15 +98,24 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=8080, help="port on 127.0.0.1 (default: 8080, as docker run -p)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve in the foreground until Ctrl-C")
+    serve = commands.add_parser("serve", help="serve in the foreground until Ctrl-C")
+    serve.add_argument(
+        "--page-port",
+        type=int,
+        default=8000,
+        help="port of the local API Gateway stand-in: the clinic page at / and POST /predict (default: 8000)",
+    )
     demo = commands.add_parser("demo", help="start the endpoint, classify IMAGE with test.py, stop")
     demo.add_argument("image", help="an image file or an http(s) URL, passed to test.py")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        print(f"serving {HANDLER} at {invoke_url(args.port)} (Ctrl-C stops)", flush=True)
-        os.chdir(REPO_ROOT)
-        os.execv(str(RIE_PATH), command(args.port))
+        with running(args.port) as url, serving(url, args.page_port) as page:
+            print(f"Lambda invoke endpoint: {url}\nclinic page: {page}  (Ctrl-C stops)", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return 0
     with running(args.port) as url:
         print(f"local Lambda endpoint: {url}", flush=True)
         return subprocess.run(

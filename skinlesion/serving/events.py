@@ -55,6 +55,19 @@ def http_method(event: dict[str, Any]) -> str:
     return str(method or "POST").upper()
 
 
+def is_page_request(event: dict[str, Any]) -> bool:
+    """GET on the API's root: the clinic page. The path is the resource (REST) or the raw path
+    less the stage (HTTP API, Function URL)."""
+    if http_method(event) != "GET":
+        return False
+    path = event.get("resource") or event.get("rawPath") or event.get("path") or "/"
+    context = event.get("requestContext")
+    stage = context.get("stage") if isinstance(context, dict) else None
+    if isinstance(stage, str) and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]
+    return path in ("/", "")
+
+
 def _header(event: dict[str, Any], name: str) -> str:
     headers = event.get("headers")
     if not isinstance(headers, dict):

@@ -18,7 +18,7 @@ from skinlesion import contract
 from skinlesion.contract import ServiceError
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
-from skinlesion.serving import heatmap, logs
+from skinlesion.serving import heatmap, logs, page
 from skinlesion.serving.config import Settings
 from skinlesion.serving.events import (
     ImageRequest,
@@ -26,6 +26,7 @@ from skinlesion.serving.events import (
     http_method,
     http_response,
     is_http_event,
+    is_page_request,
     parse_http_event,
     parse_payload,
 )
@@ -150,6 +151,11 @@ def handle(event: Any, context: Any, service: Service | None = None) -> dict[str
         settings = Settings()  # only to shape the error response; the model load reports it
     fields: dict[str, Any] = {"http": http}
     try:
+        if http and is_page_request(event):
+            html, headers = page.page()
+            fields.update(status=200, page=True)
+            logger.info("request", extra={"fields": fields})
+            return {"statusCode": 200, "headers": headers, "body": html, "isBase64Encoded": False}
         if http and http_method(event) == "OPTIONS":
             payload, status = {}, 204
         else:

@@ -128,6 +128,11 @@ def test_the_template_makes_post_predict_with_lambda_proxy(aws: boto3.Session) -
         assert integration["type"] == "AWS_PROXY" and integration["httpMethod"] == "POST"
         assert f"/functions/{function_arn}/invocations" in integration["uri"]
     assert outputs["PredictUrl"] == f"https://{api['id']}.execute-api.{REGION}.amazonaws.com/prod/predict"
+    root = resources["/"]  # the clinic page, from the same function
+    assert set(root["resourceMethods"]) == {"GET"}
+    page = apigateway.get_integration(restApiId=api["id"], resourceId=root["id"], httpMethod="GET")
+    assert page["type"] == "AWS_PROXY" and f"/functions/{function_arn}/invocations" in page["uri"]
+    assert outputs["PageUrl"] == f"https://{api['id']}.execute-api.{REGION}.amazonaws.com/prod/"
 
 
 def test_sam_deploy_gets_the_pushed_image_as_a_parameter() -> None:

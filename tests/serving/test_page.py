@@ -1,0 +1,56 @@
+"""GET / answers the clinic page from the same function; the policy lets only its own code run."""
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from skinlesion.serving.config import Settings
+from skinlesion.serving.handler import Service, handle
+from skinlesion.serving.page import PAGE
+from tests.support.events import http_api_event, rest_api_event
+
+
+@pytest.fixture(scope="module")
+def service(tiny_model: Path) -> Service:
+    return Service(Settings(model_path=tiny_model))
+
+
+def page_event(kind: str) -> dict:
+    if kind == "rest":
+        event = rest_api_event(None, method="GET")
+        event.update(resource="/", path="/")
+    else:
+        event = http_api_event(None, method="GET")
+        event["rawPath"] = "/"
+    return event
+
+
+@pytest.mark.parametrize("kind", ["rest", "http"])
+def test_get_root_is_the_page(kind: str, service: Service) -> None:
+    response = handle(page_event(kind), None, service)
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert response["body"] == PAGE.read_text(encoding="utf-8") and "<html" in response["body"]
+
+
+def test_the_policy_allows_exactly_the_pages_own_script_and_style(service: Service) -> None:
+    response = handle(page_event("rest"), None, service)
+    policy = response["headers"]["Content-Security-Policy"]
+    (script,) = re.findall(r"<script>(.*?)</script>", response["body"], flags=re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "http" not in policy  # nothing from elsewhere
+
+
+def test_the_page_is_small_and_self_contained() -> None:
+    html = PAGE.read_text(encoding="utf-8")
+    assert len(html.encode()) < 100_000
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # no CDN, no external font
+
+
+def test_get_on_predict_is_still_405(service: Service) -> None:
+    response = handle(rest_api_event(None, method="GET"), None, service)
+    assert response["statusCode"] == 405
