@@ -296,7 +296,7 @@ def _with_interval(value: float | None, interval: list[float] | None = None) -> 
     return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
-def plot_confusion(m: dict[str, Any], path: Path) -> None:
+def plot_confusion(m: dict[str, Any], path: Path, images: str = "validation") -> None:
     """Row-normalised confusion matrix (recall on the diagonal) with the raw counts."""
     counts = np.array(m["confusion_matrix"])
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -319,7 +319,7 @@ def plot_confusion(m: dict[str, Any], path: Path) -> None:
         yticklabels=CLASS_CODES,
         xlabel="predicted",
         ylabel="true",
-        title=f"validation, balanced accuracy {m['balanced_accuracy']:.3f}",
+        title=f"{images}, balanced accuracy {m['balanced_accuracy']:.3f}",
     )
     fig.colorbar(image, ax=ax, label="fraction of the true class")
     fig.tight_layout()
