@@ -12,11 +12,13 @@ Exit status: 0 a prediction, 1 the service answered an error, 2 bad arguments, 3
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from skinlesion.client import (
+    API_KEY_ENV,
     DEFAULT_IMAGE,
     LOCAL_ENDPOINT,
     EndpointUnreachable,
@@ -60,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=35.0, help="seconds to wait for an answer (default: 35)"
     )
     parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"the deployment's API key, sent as x-api-key with --api-url (default: ${API_KEY_ENV}; "
+        "get it with: aws apigateway get-api-key --include-value --api-key <ApiKeyId output>)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the raw JSON answer instead of the summary"
     )
     parser.add_argument(
@@ -84,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.function_name:
             answer = invoke_function(args.function_name, payload)
         else:
-            answer = post_json(args.api_url or args.endpoint, payload, args.timeout)
+            answer = post_json(args.api_url or args.endpoint, payload, args.timeout, args.api_key)
     except FileNotFoundError as error:
         print(f"test.py: {error}", file=sys.stderr)
         return 2

@@ -39,11 +39,17 @@ def save_overlay(answer: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def post_json(url: str, payload: dict[str, Any], timeout: float = 35.0) -> dict[str, Any]:
+API_KEY_ENV = "SKINLESION_API_KEY"  # the deployment's key (Access=api-key), sent as x-api-key
+
+
+def post_json(
+    url: str, payload: dict[str, Any], timeout: float = 35.0, api_key: str | None = None
+) -> dict[str, Any]:
     """POST payload; the answer's JSON, also for 4xx/5xx answers (API Gateway sends errors so)."""
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["x-api-key"] = api_key
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())

@@ -74,3 +74,13 @@ def test_report_states_the_alerts_and_the_flag_and_the_overlay_is_saved(tmp_path
         "url": "https://x.test/a.jpg",
         "explain": "mel",
     }
+
+
+def test_the_api_key_goes_as_x_api_key() -> None:
+    from skinlesion.client import post_json
+    from tests.support.fake_lambda import FakeLambda
+
+    with FakeLambda() as fake:
+        post_json(fake.url, {"url": "https://x.test/a.jpg"}, timeout=10, api_key="k-123")
+        post_json(fake.url, {"url": "https://x.test/a.jpg"}, timeout=10)
+    assert fake.api_keys == ["k-123", None]

@@ -397,3 +397,12 @@ def test_bad_arguments_exit_2(case: str, images: Path, tmp_path: Path) -> None:
         score(*args, *([] if "--out" in args else ["--out", tmp_path / "results.csv"]))
     assert exit_info.value.code == 2
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_the_api_key_is_sent_on_every_request(good_images: Path, tmp_path: Path) -> None:
+    """API Gateway checks the key; the scorer's job is to send it (x-api-key), retries included."""
+    with FakeLambda([(429, b'{"message": "Too Many Requests"}', {})]) as fake:
+        code = score(
+            good_images, "--out", tmp_path / "r.csv", "--endpoint", fake.url, "--api-key", "k-123", *FAST
+        )
+    assert code == 0 and fake.api_keys and set(fake.api_keys) == {"k-123"}

@@ -13,6 +13,7 @@ out) and retry with backoff when throttled.
 """
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from skinlesion.client import API_KEY_ENV
 from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT
 from skinlesion.score.backends import MAX_BACKOFF, PAYLOAD_LIMIT, build_backend
 from skinlesion.score.errors import RunStopped, UsageError
@@ -189,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="seconds to wait for one answer (default: 60)",
+    )
+    remote.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        metavar="KEY",
+        help=f"with --endpoint: the deployment's API key, sent as x-api-key (default: ${API_KEY_ENV})",
     )
     return parser
 

@@ -54,7 +54,8 @@ class Backend:
 
 def build_backend(args: argparse.Namespace, stop: threading.Event) -> Backend:
     if args.endpoint is not None:
-        return remote_backend(http_sender(args.endpoint, args.timeout), f"at {args.endpoint}", args, stop)
+        send = http_sender(args.endpoint, args.timeout, args.api_key)
+        return remote_backend(send, f"at {args.endpoint}", args, stop)
     if args.function_name is not None:
         send = lambda_sender(args.function_name, args.concurrency, args.timeout)
         return remote_backend(send, f"with the Lambda function {args.function_name}", args, stop)
@@ -161,15 +162,14 @@ class Retrying:
         return min(MAX_BACKOFF, self.backoff * 2**retry) * random.uniform(0.5, 1.0)
 
 
-def http_sender(url: str, timeout: float) -> Callable[[bytes], dict[str, Any]]:
+def http_sender(url: str, timeout: float, api_key: str | None = None) -> Callable[[bytes], dict[str, Any]]:
     """POSTs the JSON body to a Lambda invoke URL (emulator, container) or an API Gateway URL.
     Not client.post_json: whether to retry depends on the HTTP status, which post_json folds
-    into the body it returns."""
+    into the body it returns. `api_key` goes as x-api-key (a deployment with Access=api-key)."""
+    headers = {"Content-Type": "application/json", **({"x-api-key": api_key} if api_key else {})}
 
     def send(body: bytes) -> dict[str, Any]:
-        request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return judge(response.status, response.read())

@@ -52,6 +52,7 @@ class FakeLambda:
         self.upstream = upstream
         self.requests: list[dict[str, Any]] = []  # every request's JSON, in arrival order
         self.sizes: list[int] = []  # and its body's bytes
+        self.api_keys: list[str | None] = []  # and its x-api-key header
         self.max_in_flight = 0
         self._in_flight = 0
         self._state = threading.Lock()
@@ -66,6 +67,7 @@ class FakeLambda:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.api_keys.append(self.headers.get("x-api-key"))
                 status, answer, headers = fake.respond(body)
                 self.send_response(status)
                 for key, value in {"Content-Type": "application/json", **headers}.items():

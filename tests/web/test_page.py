@@ -85,3 +85,21 @@ def test_a_non_image_shows_the_services_error(
     error = browser.find(".result .error")
     assert browser.attribute(error, "data-code") == "not_an_image"
     assert "not an image" in browser.text(error)
+
+
+def test_the_api_key_typed_once_is_sent_with_every_request(
+    page_url: str, browser: webdriver.Browser, fullres_images: list[Path]
+) -> None:
+    """The local front does not check keys (API Gateway does); the page must send it."""
+    browser.open(page_url)
+    browser.type_into(browser.find("#api-key"), "k-123")
+    browser.script("document.getElementById('api-key').dispatchEvent(new Event('change'))")
+    browser.script(
+        "window.sentKeys = []; const send = window.fetch;"
+        "window.fetch = (url, options) => { window.sentKeys.push(options.headers['x-api-key']); "
+        "return send(url, options); };"
+    )
+    browser.type_into(browser.find("#file-input"), str(fullres_images[0]))
+    browser.wait_for(DONE)
+    assert browser.script("return window.sentKeys") == ["k-123"]
+    assert browser.script("return sessionStorage.getItem('skinlesion-api-key')") == "k-123"
