@@ -12,7 +12,7 @@ IMAGE ?= $(or $(wildcard $(SHARED_DATA)/ham10000-fullres/images/ISIC_0024310.jpg
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 
-.PHONY: setup tools serve demo test lint format bench-serving notebooks clean
+.PHONY: setup tools serve demo test iac-check lint format bench-serving notebooks clean
 
 ## setup: the locked environment (serving + training + dev) in .venv, and the Lambda emulator
 setup: $(VENV)/.synced tools
@@ -35,9 +35,15 @@ serve: setup
 demo: setup
 	$(PY) -m devtools.lambda_emulator --port $(PORT) demo "$(IMAGE)"
 
-## test: lint, then every test (unit, end-to-end through the emulator, shipped-model accuracy)
-test: setup lint
+## test: lint, the template checks, then every test (unit, end to end through the emulator, the page in Chromium, shipped-model accuracy)
+test: setup lint iac-check
 	$(PY) -m pytest
+
+## iac-check: template.yaml through sam validate --lint, cfn-lint and checkov (each finding fixed, or skipped in the template with its reason)
+iac-check:
+	SAM_CLI_TELEMETRY=0 "$$(bash scripts/container/install-sam.sh)" validate --lint --region us-east-1 --template template.yaml
+	"$$(bash scripts/install-iac-tools.sh)/cfn-lint" template.yaml
+	"$$(bash scripts/install-iac-tools.sh)/checkov" --file template.yaml --framework cloudformation --quiet --compact
 
 lint: $(VENV)/.synced
 	$(PY) -m ruff check .
