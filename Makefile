@@ -43,7 +43,7 @@ test: setup lint iac-check
 iac-check:
 	SAM_CLI_TELEMETRY=0 "$$(bash scripts/container/install-sam.sh)" validate --lint --region us-east-1 --template template.yaml
 	"$$(bash scripts/install-iac-tools.sh)/cfn-lint" template.yaml
-	"$$(bash scripts/install-iac-tools.sh)/checkov" --file template.yaml --framework cloudformation --quiet --compact
+	"$$(bash scripts/install-iac-tools.sh)/checkov" --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 lint: $(VENV)/.synced
 	$(PY) -m ruff check .
