@@ -66,6 +66,16 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None
     raise TimeoutError(f"the emulator did not listen on 127.0.0.1:{port} within {timeout:g} s")
 
 
+def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Terminate a child, kill it if it lingers past `grace` seconds, and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def running(
     port: int = 8080, env: Mapping[str, str] | None = None, timeout: float = 30.0, log: Path | None = None
@@ -80,12 +90,7 @@ def running(
         _wait_for_port(port, process, timeout)
         yield invoke_url(port)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if log:
             output.close()
 

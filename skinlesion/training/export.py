@@ -21,7 +21,7 @@ from PIL import Image
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.image.texture import texture
 from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path, new_card
-from skinlesion.serving.model import LesionModel, calibrate
+from skinlesion.serving.model import LesionModel, calibrate, ood_reasons
 from skinlesion.training import calibration, data, ood_probes
 from skinlesion.training.evaluate import evaluate, format_report
 from skinlesion.training.ood import MahalanobisParams, fit_mahalanobis, threshold_for_rate
@@ -197,7 +197,11 @@ def export(config: ExportConfig) -> ModelCard:
         "ood": ood_check(outputs["ood_score"][:, 0], x_val),
     }
     served = LesionModel(tflite, ModelCard(spec, **answers), num_threads=2)
-    val_flagged = float(np.mean([bool(served.run(x).ood_reasons) for x in x_val]))
+    # The scores are already in hand: apply the serving rule to them instead of invoking again.
+    scores = outputs["ood_score"][:, 0]
+    val_flagged = float(
+        np.mean([bool(ood_reasons(float(s), x, answers["ood"])) for s, x in zip(scores, x_val, strict=True)])
+    )
     answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), ood)
     logger.info(
         f"{config.out}: {len(tflite) / 1e6:.2f} MB, quantize={config.quantize}\n"

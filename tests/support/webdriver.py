@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from devtools.lambda_emulator import free_port
+from devtools.lambda_emulator import free_port, stop
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,8 +117,4 @@ def chromium(width: int = 1100, height: int = 1400) -> Iterator[Browser]:
         finally:
             browser._call("DELETE", "")
     finally:
-        driver.terminate()
-        try:
-            driver.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            driver.kill()
+        stop(driver)
