@@ -36,9 +36,15 @@ def parse_args() -> argparse.Namespace:
     for f in fields(TrainConfig):
         group = groups.setdefault(f.metadata["group"], p.add_argument_group(f.metadata["group"]))
         default = f.default if f.default is not MISSING else None
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(default, bool):
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"]
+            )
+            continue
         parse = {"input_size": size, "split": Path}.get(f.name) or type(default)
         group.add_argument(
-            f"--{f.name.replace('_', '-')}",
+            flag,
             type=parse,
             default=default,
             help=f.metadata["help"],

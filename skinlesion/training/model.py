@@ -56,12 +56,13 @@ def build_classifier(backbone: keras.Model, inner_size: int, dropout: float) -> 
     return Classifier(head=keras.Model(features, x, name="head"), logits=logits, full=with_softmax(logits))
 
 
-def freeze_for_fine_tuning(model: keras.Model, fine_tune_from: str) -> int:
-    """Train from the first layer whose name starts with `fine_tune_from` on; BatchNorm stays frozen.
+def freeze_for_fine_tuning(model: keras.Model, fine_tune_from: str, train_batchnorm: bool = False) -> int:
+    """Train from the first layer whose name starts with `fine_tune_from` on.
 
-    Frozen BatchNorm keeps the ImageNet statistics (Keras runs a non-trainable BatchNorm in
-    inference mode), which small CPU batches would otherwise destroy. "all" trains the whole
-    network, whichever the backbone. Returns the number of trainable weight tensors.
+    Frozen BatchNorm (the default) keeps the ImageNet statistics (Keras runs a non-trainable
+    BatchNorm in inference mode); `train_batchnorm` lets those layers learn dermoscopy's own
+    statistics and scales too. "all" trains the whole network, whichever the backbone. Returns
+    the number of trainable weight tensors.
     """
     names = [layer.name for layer in model.layers]
     if fine_tune_from == FINE_TUNE_ALL:
@@ -74,5 +75,6 @@ def freeze_for_fine_tuning(model: keras.Model, fine_tune_from: str) -> int:
             "block6, block10 (EfficientNet-Lite0)"
         )
     for i, layer in enumerate(model.layers):
-        layer.trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= start and (train_batchnorm or not is_batchnorm)
     return len(model.trainable_weights)

@@ -111,6 +111,12 @@ class TrainConfig:
     fine_tune_learning_rate: float = option(
         1e-4, "phase 2: fine-tuning", "peak AdamW learning rate, after a linear warm-up, then cosine to 0"
     )
+    train_batchnorm: bool = option(
+        False,
+        "phase 2: fine-tuning",
+        "let BatchNorm learn dermoscopy's statistics (the layers from --fine-tune-from on); "
+        "off: ImageNet's statistics stay",
+    )
     warmup_epochs: float = option(1.0, "phase 2: fine-tuning", "linear warm-up length, in epochs")
     weight_decay: float = option(0.05, "phase 2: fine-tuning", "AdamW decoupled weight decay")
     ema_momentum: float = option(
@@ -223,9 +229,10 @@ def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.nd
     Adam's first steps move every weight by about the learning rate whatever its gradient;
     from a cold start that knocked v1's pretrained features off, hence the warm-up.
     """
-    n_trainable = freeze_for_fine_tuning(clf.logits, config.fine_tune_from)
+    n_trainable = freeze_for_fine_tuning(clf.logits, config.fine_tune_from, config.train_batchnorm)
     logger.info(
-        f"fine-tuning from {config.fine_tune_from}: {n_trainable} trainable weight tensors, BatchNorm frozen"
+        f"fine-tuning from {config.fine_tune_from}: {n_trainable} trainable weight tensors, "
+        f"BatchNorm {'trained' if config.train_batchnorm else 'frozen'}"
     )
     warmup = round(config.warmup_epochs * steps)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -372,7 +379,8 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
         "training": (
             f"phase 1: head on cached frozen-backbone features, {config.head_epochs} epochs, Adam "
             f"{config.head_learning_rate}; phase 2: fine-tuning from {config.fine_tune_from} (BatchNorm "
-            f"frozen), {config.fine_tune_epochs} epochs, AdamW {config.fine_tune_learning_rate} "
+            f"{'trained' if config.train_batchnorm else 'frozen'}), {config.fine_tune_epochs} epochs, AdamW "
+            f"{config.fine_tune_learning_rate} "
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
             f"decay, EMA {config.ema_momentum}; {config.augment} augmentation; logit-adjusted cross-entropy "
             f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; best epoch by "
