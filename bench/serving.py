@@ -1,7 +1,10 @@
-"""Serving benchmark: warm handler latency, cold start and peak memory, on real full-size images.
+"""Serving benchmark: where the milliseconds go, warm handler latency, cold start and peak memory,
+on real full-size images.
 
-Prints figures, never asserts them: these machines are shared and noisy. Each figure is for
-the whole handler (base64 JSON event in, response dict out), as Lambda runs it.
+Prints figures, never asserts them: these machines are shared and noisy. The latency figures
+are for the whole handler (base64 JSON event in, response dict out), as Lambda runs it; the
+breakdown times each stage of that path on the same functions, beside the network's floor
+(its FLOPs over this core's measured rate).
 
   python -m bench.serving [--model models/skin-lesion-class_v2.tflite] [--images DIR]
 """
@@ -16,7 +19,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR
 
@@ -90,6 +96,102 @@ def warm_latency(model: Path, events: list[dict], rounds: int, threads: int | No
     return timings
 
 
+def breakdown(model: Path, events: list[dict], rounds: int) -> dict[str, float]:
+    """Median ms of each stage of one image's path on one thread, in the handler's order, on the
+    handler's own functions; "rest" is the whole `handle` call (timed in the same round) minus
+    the stages: answer building, logging and the response."""
+    from skinlesion.serving.config import Settings
+    from skinlesion.serving.events import parse_payload
+    from skinlesion.serving.handler import Service, handle
+
+    service = Service(Settings(model_path=model, num_threads=1))
+    timings: dict[str, list[float]] = defaultdict(list)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        for i in range(WARMUP + rounds):
+            event = events[i % len(events)]
+            t0 = time.perf_counter()
+            request = parse_payload(event, service.settings)
+            t1 = time.perf_counter()
+            image = service.image_for(request.items[0], deadline=time.monotonic() + 60)
+            t2 = time.perf_counter()
+            pixels = service.preprocessor.resized_array(image)
+            t3 = time.perf_counter()
+            service.model.predict_outputs(pixels[None])
+            t4 = time.perf_counter()
+            service.preprocessor.preprocess(pixels)  # what serving no longer does: for scale
+            t5 = time.perf_counter()
+            handle(event, None, service)
+            t6 = time.perf_counter()
+            if i < WARMUP:
+                continue
+            stages = {
+                "base64 + event parsing": t1 - t0,
+                "JPEG decode (drafted), orientation, RGB": t2 - t1,
+                "resize to the model input (uint8)": t3 - t2,
+                "TFLite: set input, invoke, read outputs": t4 - t3,
+            }
+            for name, seconds in stages.items():
+                timings[name].append(seconds * 1000)
+            timings["rest: answer, log line, response"].append((t6 - t5 - sum(stages.values())) * 1000)
+            timings["whole handler"].append((t6 - t5) * 1000)
+            timings["(float scaling in numpy, now in the graph)"].append((t5 - t4) * 1000)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def batch_figures(model: Path, events: list[dict], size: int, rounds: int) -> dict[str, float]:
+    """Per-image ms of a batch request through the handler, and of one interpreter invoke over
+    the whole batch (the lever measured against one invoke per image), both on one thread."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from skinlesion.serving.config import Settings
+    from skinlesion.serving.handler import Service, handle
+
+    service = Service(Settings(model_path=model, num_threads=1))
+    event = {"instances": [events[i % len(events)] for i in range(size)]}
+    seconds = []
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        for _ in range(WARMUP + rounds):
+            started = time.perf_counter()
+            handle(event, None, service)
+            seconds.append(time.perf_counter() - started)
+    interpreter = Interpreter(model_path=str(model), num_threads=1)
+    tensor = interpreter.get_input_details()[0]
+    invokes = {}
+    for n in (1, size):
+        interpreter.resize_tensor_input(tensor["index"], [n, *tensor["shape"][1:]])
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(tensor["index"], np.zeros((n, *tensor["shape"][1:]), tensor["dtype"]))
+        runs = []
+        for _ in range(WARMUP + max(3, rounds // n)):
+            started = time.perf_counter()
+            interpreter.invoke()
+            runs.append(time.perf_counter() - started)
+        invokes[n] = statistics.median(runs[WARMUP:]) * 1000 / n
+    return {
+        "handler ms per image": statistics.median(seconds[WARMUP:]) * 1000 / size,
+        "invoke ms per image, one invoke per image": invokes[1],
+        f"invoke ms per image, one invoke of {size}": invokes[size],
+    }
+
+
+def print_breakdown(model: Path, events: list[dict], rounds: int, batch_size: int) -> None:
+    from bench.flops import floor_ms, single_core_gflops, tflite_flops
+
+    stages = breakdown(model, events, rounds)
+    flops = tflite_flops(model.read_bytes())["total"]
+    rate = single_core_gflops()
+    print(f"\none image, 1 thread, median of {rounds}:")
+    for name, ms in stages.items():
+        print(f"  {name:<44}{ms:>7.2f} ms")
+    print(
+        f"  {'floor: network FLOPs / one core':<44}{floor_ms(flops, rate):>7.2f} ms "
+        f"({flops / 1e9:.3f} GFLOPs at {rate:.0f} GFLOP/s measured)"
+    )
+    print(f"batch of {batch_size}, 1 thread:")
+    for name, ms in batch_figures(model, events, batch_size, rounds).items():
+        print(f"  {name:<44}{ms:>7.2f} ms")
+
+
 def cold_start(model: Path, events: list[dict], runs: int) -> tuple[list[float], int]:
     env = {**os.environ, "MODEL_PATH": str(model)}
     payload = json.dumps(events)
@@ -130,6 +232,9 @@ def main() -> None:
         help="folder of JPEGs (default: the 124 full-size 600x450 HAM10000 images beside the repo)",
     )
     parser.add_argument("--rounds", type=int, default=300, help="warm requests timed (default: 300)")
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="images per batch request in the breakdown (default: 16)"
+    )
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes timed (default: 5)")
     parser.add_argument(
         "--rss-requests",
@@ -145,6 +250,7 @@ def main() -> None:
     events = [image_event(path.read_bytes()) for path in files]
     print(f"model {args.model.name}, {len(files)} images from {args.images}, {os.cpu_count()} CPUs")
 
+    print_breakdown(args.model, events, args.rounds, args.batch_size)
     rows = []
     for threads in (1, None):
         stats = summarise(warm_latency(args.model, events, args.rounds, threads))

@@ -24,8 +24,9 @@ THROUGHPUT_IMAGES = 64  # images timed per batch size
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def load_predictor(runtime: str, path: Path, threads: int) -> Predict:
-    """Preprocessed (N, H, W, 3) images -> (N, 7) probabilities in CLASS_CODES order."""
+def load_predictor(runtime: str, path: Path, threads: int, preprocessor: Preprocessor) -> Predict:
+    """Resized uint8 (N, H, W, 3) images -> (N, 7) probabilities in CLASS_CODES order. The served
+    TFLite graph scales the pixels itself; Keras and ONNX take the float tensor, scaled here."""
     if runtime == "tflite":
         from skinlesion.serving.model import LesionModel
 
@@ -38,7 +39,7 @@ def load_predictor(runtime: str, path: Path, threads: int) -> Predict:
         import keras
 
         network = keras.models.load_model(path, compile=False)
-        return lambda x: np.asarray(network(x, training=False))
+        return lambda x: np.asarray(network(preprocessor.preprocess(x), training=False))
     if runtime == "onnx":
         import onnxruntime as ort
 
@@ -47,7 +48,7 @@ def load_predictor(runtime: str, path: Path, threads: int) -> Predict:
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return lambda x: session.run(None, {name: preprocessor.preprocess(x)})[0]
     raise ValueError(f"unknown runtime {runtime!r}")
 
 
@@ -57,7 +58,8 @@ def warm_timings(
     """Milliseconds from JPEG bytes to probabilities, one image at a time, after a warm-up."""
 
     def answer(data: bytes) -> np.ndarray:
-        return predict(preprocessor.convert_to_tensor(decode_image(data, Settings.max_pixels)))
+        image = decode_image(data, Settings.max_pixels, min_size=preprocessor.spec.input_size)
+        return predict(preprocessor.resized_array(image)[None])
 
     for data in blobs[:WARMUP]:
         answer(data)
@@ -72,10 +74,7 @@ def warm_timings(
 def predict_all(predict: Predict, preprocessor: Preprocessor, images: np.ndarray, label: str) -> np.ndarray:
     """Probabilities for the resized uint8 validation images, in chunks of 32."""
     starts = range(0, len(images), 32)
-    chunks = [
-        predict(preprocessor.preprocess(images[i : i + 32])) for i in tqdm(starts, desc=label, leave=False)
-    ]
-    return np.concatenate(chunks)
+    return np.concatenate([predict(images[i : i + 32]) for i in tqdm(starts, desc=label, leave=False)])
 
 
 def handler_figures(
@@ -132,7 +131,7 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     if job["runtime"] == "handler":
         return handler_figures(model, blobs, job["rounds"], threads, job["batch_sizes"])
     preprocessor = Preprocessor(PreprocessSpec.from_card(job["preprocessing"]))
-    predict = load_predictor(job["runtime"], model, threads)
+    predict = load_predictor(job["runtime"], model, threads, preprocessor)
     result = {"latency_ms": warm_timings(predict, preprocessor, blobs, job["rounds"], job["label"])}
     result["peak_rss_mb"] = peak_rss_kb() / 1024  # before the validation images are touched
     if job.get("val_images"):

@@ -16,7 +16,7 @@ from skinlesion.image.preprocessing import PreprocessSpec
 # Bumped whenever a field that serving reads changes meaning; serving refuses other versions.
 SCHEMA_VERSION = 2
 MODEL_NAME = "skin-lesion-class"
-MODEL_VERSION = "2.0.0"  # of the recipe that `train.py`'s defaults run
+MODEL_VERSION = "2.1.0"  # the recipe of `train.py`'s defaults; 2.1: the served graph takes uint8 pixels
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "

@@ -1,9 +1,11 @@
 """The one preprocessing definition: how an RGB image becomes a model input tensor.
 
-Training and serving both call `Preprocessor.convert_to_tensor`, so a file gives the same
-tensor on both sides. It plugs into `keras_image_helper`'s preprocessor interface, but
-resizes bilinearly (the helper's default is nearest-neighbour, which aliases fine texture).
-Only numpy and Pillow are needed: the serving side imports this without TensorFlow.
+Training and serving share it, so a file gives the same tensor on both sides: training scales
+with `Preprocessor.preprocess`, and the served graph takes the resized uint8 pixels and applies
+the same scaling inside itself (`PreprocessSpec.affine`). It plugs into `keras_image_helper`'s
+preprocessor interface, but resizes bilinearly (the helper's default is nearest-neighbour,
+which aliases fine texture). Only numpy and Pillow are needed: the serving side imports this
+without TensorFlow.
 """
 
 from dataclasses import dataclass
@@ -60,6 +62,13 @@ class PreprocessSpec:
         width, height = self.input_size
         if width < 1 or height < 1:
             raise ValueError(f"input size must be positive, got {self.input_size}")
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scaling as `pixels * scale + offset` per channel (every scaling here is affine):
+        what the served graph applies to its uint8 input, derived from the one definition above."""
+        scale_fn = SCALINGS[self.scaling]  # in float64: f(1) - f(0) cancels most of float32's digits
+        offset = scale_fn(np.zeros((1, 3), np.float64))[0]
+        return scale_fn(np.ones((1, 3), np.float64))[0] - offset, offset
 
     def to_card(self) -> dict[str, Any]:
         return {"input_size": list(self.input_size), "resize": self.resize, "scaling": self.scaling}

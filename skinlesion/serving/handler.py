@@ -60,7 +60,9 @@ class Service:
                 raise ServiceError("fetch_timeout", "no time was left in the request to download this image")
             limits = replace(self.limits, deadline=min(self.limits.deadline, remaining))
             data = fetch_image(item.url, limits, self.resolver)
-        return decode_image(data, max_pixels=self.settings.max_pixels)
+        return decode_image(
+            data, max_pixels=self.settings.max_pixels, min_size=self.preprocessor.spec.input_size
+        )
 
     def classify(self, image: Image.Image, explain: str | None) -> contract.Prediction:
         """One image's answer: probabilities, alerts and flag as the card defines them, and the
@@ -70,7 +72,7 @@ class Service:
             raise ServiceError(
                 "explain_unavailable", "this model has no class activation maps to explain with"
             )
-        out = self.model.run(self.preprocessor.convert_to_tensor(image))
+        out = self.model.run(self.preprocessor.resized_array(image))
         probabilities = dict(zip(card.classes, map(float, out.probabilities), strict=True))
         ood = None
         if out.ood_reasons is not None:

@@ -1,10 +1,12 @@
-"""A `.tflite` classifier and its model card, loaded once: preprocessed tensors in, probabilities
-(calibrated as the card says), class activation maps and an out-of-distribution score out.
+"""A `.tflite` classifier and its model card, loaded once: resized uint8 pixels in, probabilities
+(calibrated as the card says), class activation maps and an out-of-distribution check out.
 
 This is the one TFLite inference loop of the project: conversion checks and evaluation run the
-converted file through it too, so they measure exactly what the Lambda serves. Outputs are told
-apart by shape: (1, classes) probabilities, (1, h, w, classes) maps, (1, 1) the score, (1, d)
-pooled features (in the graph that conversion fits the score on).
+converted file through it too, so they measure exactly what the Lambda serves. The shipped graph
+scales its uint8 input itself (`training/serving_graph.py`); for a graph with a float input
+(older or test models) the card's scaling is applied here. Outputs are told apart by shape:
+(1, classes) probabilities, (1, h, w, classes) maps, (1, 1) the score, (1, 2) the texture
+statistics, (1, d) pooled features (in the graph that conversion fits the score on).
 """
 
 import hashlib
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from skinlesion.contract import ModelInfo
-from skinlesion.image.texture import texture
+from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.model_card import ModelCard, card_path
 
 # The maintained runtime first; the others only where that is what the image has.
@@ -44,9 +46,10 @@ class Outputs:
     ood_reasons: list[str] | None  # why the input looks unlike dermoscopy; None: the card has no check
 
 
-def ood_reasons(score: float, tensor: np.ndarray, check: dict) -> list[str]:
-    """Which of the card's out-of-distribution checks the input fails (empty: none)."""
-    contrast, roughness = texture(tensor)
+def ood_reasons(score: float, texture: np.ndarray, check: dict) -> list[str]:
+    """Which of the card's out-of-distribution checks the input fails (empty: none), from the
+    graph's score and (contrast, roughness)."""
+    contrast, roughness = (float(v) for v in texture)
     reasons = []
     if score > check["threshold"]:
         reasons.append("its features are far from every diagnosis the model learned")
@@ -79,6 +82,8 @@ def _outputs_by_role(details: list[dict], n_classes: int) -> dict[str, int]:
             roles["probabilities"] = output["index"]
         elif shape == (1,):
             roles["ood_score"] = output["index"]
+        elif shape == (2,):
+            roles["texture"] = output["index"]
         else:
             roles["pooled_features"] = output["index"]
     return roles
@@ -93,6 +98,10 @@ class LesionModel:
         self.interpreter = interpreter_class()(model_content=content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
+        # The shipped graph takes uint8 pixels; a float graph gets the card's scaling here.
+        self._scale = (
+            None if self._input["dtype"] == np.uint8 else Preprocessor(card.preprocessing).preprocess
+        )
         self._outputs = _outputs_by_role(self.interpreter.get_output_details(), len(card.classes))
         width, height = card.preprocessing.input_size
         expected = (height, width, 3)
@@ -100,8 +109,10 @@ class LesionModel:
             raise ValueError(f"the model's input {self._input['shape']} is not the card's {expected}")
         if "probabilities" not in self._outputs:
             raise ValueError(f"the model has no output of {len(card.classes)} probabilities")
-        if card.ood is not None and "ood_score" not in self._outputs:
-            raise ValueError("the card has an ood threshold but the model no score output")
+        if card.ood is not None and not {"ood_score", "texture"} <= set(self._outputs):
+            raise ValueError(
+                "the card has out-of-distribution checks but the model no score or texture output"
+            )
 
     @classmethod
     def load(cls, model_path: Path, num_threads: int | None = None) -> "LesionModel":
@@ -119,10 +130,13 @@ class LesionModel:
     def explains(self) -> bool:
         return "cam" in self._outputs
 
-    def _invoke(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output of one invoke on a preprocessed (H, W, 3) or (1, H, W, 3) tensor; the
+    def _invoke(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of one invoke on resized uint8 (H, W, 3) or (1, H, W, 3) pixels; the
         probabilities as the graph gives them (not calibrated), renormalised."""
-        batch = tensor.reshape(1, *tensor.shape[-3:]).astype(self._input["dtype"], copy=False)
+        batch = pixels.reshape(1, *pixels.shape[-3:])
+        if self._scale is not None:
+            batch = self._scale(batch)
+        batch = batch.astype(self._input["dtype"], copy=False)
         self.interpreter.set_tensor(self._input["index"], batch)
         self.interpreter.invoke()
         out = {role: self.interpreter.get_tensor(index)[0] for role, index in self._outputs.items()}
@@ -133,24 +147,26 @@ class LesionModel:
         out["probabilities"] = raw / total
         return out
 
-    def predict(self, tensors: np.ndarray) -> np.ndarray:
-        """Uncalibrated probabilities (n, classes) for preprocessed (n, H, W, 3) tensors, one invoke
-        per image as the Lambda runs them: what calibration is fitted on."""
-        return self.predict_outputs(tensors)["probabilities"]
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Uncalibrated probabilities (n, classes) for resized uint8 (n, H, W, 3) images, one
+        invoke per image as the Lambda runs them (a batched invoke measured slower per image on
+        one thread: docs/results.md): what calibration is fitted on."""
+        return self.predict_outputs(pixels)["probabilities"]
 
-    def predict_outputs(self, tensors: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output for (n, H, W, 3) tensors, stacked by role."""
-        rows = [self._invoke(tensor) for tensor in tensors]
+    def predict_outputs(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output for resized uint8 (n, H, W, 3) images, stacked by role."""
+        rows = [self._invoke(image) for image in pixels]
         return {role: np.stack([row[role] for row in rows]) for role in self._outputs}
 
-    def run(self, tensor: np.ndarray) -> Outputs:
-        """What the service answers from: calibrated probabilities, the maps and the score."""
-        out = self._invoke(tensor)
+    def run(self, pixels: np.ndarray) -> Outputs:
+        """What the service answers from, for one resized uint8 image: calibrated probabilities,
+        the maps and the out-of-distribution check."""
+        out = self._invoke(pixels)
         score = None if "ood_score" not in out else float(out["ood_score"][0])
         check = self.card.ood
         return Outputs(
             probabilities=calibrate(out["probabilities"], self.card.temperature),
             cam=out.get("cam"),
             ood_score=score,
-            ood_reasons=None if score is None or check is None else ood_reasons(score, tensor, check),
+            ood_reasons=None if check is None else ood_reasons(score, out["texture"], check),
         )

@@ -47,10 +47,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def probabilities(model: Path, images: list[Path]) -> np.ndarray:
-    """The model's validation probabilities, its images prepared as its card says."""
+    """The model's validation probabilities, its images resized as its card says."""
     loaded = LesionModel.load(model, num_threads=2)
-    pre = Preprocessor(loaded.card.preprocessing)
-    return loaded.predict(pre.preprocess(data.load_images(images, pre, model.name)))
+    return loaded.predict(data.load_images(images, Preprocessor(loaded.card.preprocessing), model.name))
 
 
 def main() -> None:

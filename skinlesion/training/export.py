@@ -16,17 +16,17 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from PIL import Image
 
+from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
-from skinlesion.image.texture import texture
 from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path, new_card
+from skinlesion.serving.config import Settings
 from skinlesion.serving.model import LesionModel, calibrate, ood_reasons
 from skinlesion.training import calibration, data, ood_probes
 from skinlesion.training.evaluate import evaluate, format_report
 from skinlesion.training.ood import MahalanobisParams, fit_mahalanobis, threshold_for_rate
 from skinlesion.training.operating_points import alert_points
-from skinlesion.training.serving_graph import feature_model, serving_model
+from skinlesion.training.serving_graph import serving_model
 from skinlesion.training.tflite import keras_to_tflite, tflite_latency_ms
 
 logger = logging.getLogger(__name__)
@@ -56,13 +56,13 @@ class ExportConfig:
 def _images(
     meta_split: pd.DataFrame, part: str, limit: int, spec: PreprocessSpec, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Preprocessed images, labels and lesion ids of one side of the split, optionally a random subset."""
+    """Resized uint8 images (what the served graph takes), labels and lesion ids of one side of the
+    split, optionally a random subset."""
     rows = meta_split[meta_split["split"] == part]
     if 0 < limit < len(rows):
         rows = rows.sample(limit, random_state=seed)
-    preprocessor = Preprocessor(spec)
-    x = preprocessor.preprocess(data.load_images(list(rows["path"]), preprocessor, part))
-    return x, data.labels(rows["dx"]), rows["lesion_id"].to_numpy()
+    pixels = data.load_images(list(rows["path"]), Preprocessor(spec), part)
+    return pixels, data.labels(rows["dx"]), rows["lesion_id"].to_numpy()
 
 
 def agreement(keras_probs: np.ndarray, tflite_probs: np.ndarray) -> dict[str, float]:
@@ -77,17 +77,17 @@ def fit_ood(
     model: keras.Model, layer: str, meta: pd.DataFrame, config: ExportConfig, spec: PreprocessSpec
 ) -> MahalanobisParams:
     """The Mahalanobis score's statistics, on the training images' pooled features as the
-    converted feature graph computes them."""
-    features = LesionModel(keras_to_tflite(feature_model(model, layer)), ModelCard(spec), num_threads=2)
+    converted graph computes them (the serving graph with the features where the score will be)."""
+    features = LesionModel(keras_to_tflite(serving_model(model, layer, spec)), ModelCard(spec), num_threads=2)
     rows = meta[meta["split"] == "train"]
     if 0 < config.ood_train_images < len(rows):
         rows = rows.sample(config.ood_train_images, random_state=0)
     preprocessor = Preprocessor(spec)
     pooled = []
-    for start in range(0, len(rows), 512):  # chunks: the whole training set would not fit as float32
+    for start in range(0, len(rows), 512):  # chunks: decoding stays in step with the progress bar
         chunk = rows.iloc[start : start + 512]
-        x = preprocessor.preprocess(data.load_images(list(chunk["path"]), preprocessor, f"train {start}+"))
-        pooled.append(features.predict_outputs(x)["pooled_features"])
+        pixels = data.load_images(list(chunk["path"]), preprocessor, f"train {start}+")
+        pooled.append(features.predict_outputs(pixels)["pooled_features"])
     # 128 components; fewer for a tiny dataset, where a covariance needs more images than dimensions
     components = min(128, len(rows) // 2)
     return fit_mahalanobis(np.concatenate(pooled), data.labels(rows["dx"]), n_components=components)
@@ -99,17 +99,20 @@ def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[st
     groups = {"photos": ood_probes.photos(), "generated": ood_probes.generated()}
     fullres = sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg"))
     if fullres:
-        groups["ham10000 full-size (dermoscopy)"] = {p.name: Image.open(p).convert("RGB") for p in fullres}
+        size = served.card.preprocessing.input_size
+        groups["ham10000 full-size (dermoscopy)"] = {
+            p.name: decode_image(p.read_bytes(), Settings.max_pixels, min_size=size) for p in fullres
+        }  # decoded as the service decodes them
     flagged = {}
     for group, images in groups.items():
-        runs = {name: served.run(preprocessor.convert_to_tensor(image)) for name, image in images.items()}
+        runs = {name: served.run(preprocessor.resized_array(image)) for name, image in images.items()}
         flagged[group] = {name: out.ood_reasons for name, out in runs.items()}
     return flagged
 
 
-def ood_check(val_scores: np.ndarray, x_val: np.ndarray) -> dict:
-    """The thresholds: the score's at OOD_SCORE_RATE, the texture statistics' at their tails."""
-    stats = np.array([texture(x) for x in x_val])
+def ood_check(val_scores: np.ndarray, val_texture: np.ndarray) -> dict:
+    """The thresholds: the score's at OOD_SCORE_RATE, the texture statistics' (n, 2) at their tails."""
+    stats = np.asarray(val_texture)
     tails = [TEXTURE_TAIL, 100 - TEXTURE_TAIL]
     return {
         "threshold": threshold_for_rate(val_scores, OOD_SCORE_RATE),
@@ -126,7 +129,7 @@ def ood_section(
         "score": "squared Mahalanobis distance of the pooled features to the nearest class mean, shared "
         f"within-class covariance over {ood.projection.shape[1]} principal components, fitted on the "
         "training images; an image is flagged when the score is above the threshold or its contrast or "
-        "roughness (skinlesion/image/texture.py) is outside the ranges",
+        "roughness (the graph's texture output, skinlesion/training/serving_graph.py) is outside the ranges",
         "validation_flagged": val_flagged,
         "flagged_share": {
             group: float(np.mean([bool(reasons) for reasons in flags.values()]))
@@ -170,11 +173,11 @@ def export(config: ExportConfig) -> ModelCard:
         representative, _, _ = _images(meta, "train", config.representative_images, spec, seed=0)
 
     ood = fit_ood(model, layer, meta, config, spec)
-    tflite = keras_to_tflite(serving_model(model, layer, ood), config.quantize, representative)
+    tflite = keras_to_tflite(serving_model(model, layer, spec, ood), config.quantize, representative)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_bytes(tflite)
 
-    keras_probs = model.predict(x_val, batch_size=32, verbose=1)
+    keras_probs = model.predict(Preprocessor(spec).preprocess(x_val), batch_size=32, verbose=1)
     bare = LesionModel(tflite, ModelCard(spec), num_threads=2)
     outputs = bare.predict_outputs(x_val)
     tflite_probs = outputs["probabilities"]
@@ -194,13 +197,18 @@ def export(config: ExportConfig) -> ModelCard:
     answers = {
         "calibration": calibrated,
         "alerts": alert_points(y_val, calibrated_probs, lesions),
-        "ood": ood_check(outputs["ood_score"][:, 0], x_val),
+        "ood": ood_check(outputs["ood_score"][:, 0], outputs["texture"]),
     }
     served = LesionModel(tflite, ModelCard(spec, **answers), num_threads=2)
     # The scores are already in hand: apply the serving rule to them instead of invoking again.
     scores = outputs["ood_score"][:, 0]
     val_flagged = float(
-        np.mean([bool(ood_reasons(float(s), x, answers["ood"])) for s, x in zip(scores, x_val, strict=True)])
+        np.mean(
+            [
+                bool(ood_reasons(float(s), t, answers["ood"]))
+                for s, t in zip(scores, outputs["texture"], strict=True)
+            ]
+        )
     )
     answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), ood)
     logger.info(

@@ -15,8 +15,8 @@ def keras_to_tflite(
 ) -> bytes:
     """Convert; `quantize` is none | dynamic | float16 | int8 (int8 needs `representative` inputs).
 
-    int8 quantizes weights and activations but keeps float32 input and output, so the model
-    card's contract (preprocessed float input, probabilities out) holds for every variant.
+    int8 quantizes weights and activations but keeps the graph's own input type (uint8 pixels
+    for the served graph) and float32 outputs, so serving reads every variant the same way.
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
@@ -27,8 +27,8 @@ def keras_to_tflite(
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
         if representative is None or len(representative) == 0:
-            raise ValueError("int8 quantization needs representative preprocessed inputs")
-        converter.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in representative)
+            raise ValueError("int8 quantization needs representative inputs")
+        converter.representative_dataset = lambda: ([x[None]] for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter.convert()
 
@@ -38,7 +38,7 @@ def tflite_latency_ms(tflite: bytes, x: np.ndarray, repeats: int = 50, num_threa
     interpreter = Interpreter(model_content=tflite, num_threads=num_threads)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], x[:1].astype(np.float32))
+    interpreter.set_tensor(inp["index"], x[:1].astype(inp["dtype"]))
     interpreter.invoke()
     times = []
     for _ in range(repeats):

@@ -104,3 +104,70 @@ def test_non_images_are_refused_as_such(data: bytes) -> None:
 def test_unsupported_image_formats_are_refused() -> None:
     with expect_error("not_an_image"):
         decode_image(encode(Image.new("RGB", (8, 8)), "ICO"), Settings.max_pixels)
+
+
+CLINIC = (256, 192)  # the shipped model's input size (width, height)
+
+
+@pytest.mark.parametrize(
+    ("stored", "min_size", "decoded"),
+    [
+        ((1200, 900), CLINIC, (300, 225)),  # 1/4: 1/8 would give 150x113, below 256x192
+        ((600, 450), CLINIC, (300, 225)),  # the HAM10000 clinic photo: 1/2
+        ((1200, 900), (500, 400), (600, 450)),  # 1/2
+        ((1200, 900), (301, 192), (600, 450)),  # 1/4 would be one pixel too narrow
+        ((1200, 900), (100, 75), (150, 113)),  # 1/8, rounded up by libjpeg
+        ((1200, 900), None, (1200, 900)),
+        ((200, 150), CLINIC, (200, 150)),  # already smaller: never decoded below its own size
+    ],
+)
+def test_jpeg_is_decoded_at_the_coarsest_scale_covering_min_size(
+    stored: tuple[int, int], min_size: tuple[int, int] | None, decoded: tuple[int, int]
+) -> None:
+    img = decode_image(jpeg(*stored), Settings.max_pixels, min_size=min_size)
+    assert img.size == decoded
+    assert img.mode == "RGB"
+
+
+def test_drafted_jpeg_shows_the_same_picture_smaller() -> None:
+    data = jpeg(1200, 900)
+    drafted = decode_image(data, Settings.max_pixels, min_size=CLINIC)
+    full = decode_image(data, Settings.max_pixels).resize(drafted.size, Image.Resampling.BOX)
+    difference = np.abs(np.asarray(drafted, dtype=float) - np.asarray(full, dtype=float))
+    assert difference.mean() < 4
+
+
+def test_exif_rotated_jpeg_is_drafted_to_cover_min_size_once_turned() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 1200x900, displayed 900x1200
+    data = encode(lesion_like(1200, 900), "JPEG", quality=90, exif=exif.tobytes())
+    img = decode_image(data, Settings.max_pixels, min_size=CLINIC)
+    # Drafting for 256x192 unturned would pick 1/4 (300x225), only 225 wide once turned.
+    assert img.size == (450, 600)
+    full = decode_image(data, Settings.max_pixels).resize(img.size, Image.Resampling.BOX)
+    assert np.abs(np.asarray(img, dtype=float) - np.asarray(full, dtype=float)).mean() < 4
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_drafted_jpeg_of_any_mode_is_rgb(mode: str) -> None:
+    data = encode(lesion_like(1200, 900).convert(mode), "JPEG")
+    img = decode_image(data, Settings.max_pixels, min_size=CLINIC)
+    assert img.mode == "RGB"
+    assert img.size == (300, 225)
+
+
+def test_camera_multi_picture_jpeg_is_drafted() -> None:
+    second = lesion_like(1200, 900, seed=1)
+    data = encode(lesion_like(1200, 900), "MPO", save_all=True, append_images=[second])
+    assert decode_image(data, Settings.max_pixels, min_size=CLINIC).size == (300, 225)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_other_formats_ignore_min_size(fmt: str) -> None:
+    data = encode(lesion_like(1200, 900), fmt)
+    assert decode_image(data, Settings.max_pixels, min_size=(100, 75)).size == (1200, 900)
+
+
+def test_pixel_cap_applies_to_the_stored_size_not_the_drafted_one() -> None:
+    with expect_error("too_many_pixels"):
+        decode_image(jpeg(1200, 900), max_pixels=1_000_000, min_size=(100, 75))

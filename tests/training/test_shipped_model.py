@@ -24,7 +24,7 @@ def test_card_matches_the_serving_contract() -> None:
     assert card.name == "skin-lesion-class" and card.version == MODEL_VERSION
     assert card.classes == CLASS_CODES
     model = LesionModel.load(TFLITE)
-    assert model.predict(np.zeros((1, *card.preprocessing.input_size[::-1], 3), np.float32)).shape == (1, 7)
+    assert model.predict(np.zeros((1, *card.preprocessing.input_size[::-1], 3), np.uint8)).shape == (1, 7)
     assert (MODELS / CARD["training_data"]["split_file"]).is_file()
     assert CARD["conversion_check"]["top1_agreement"] >= 0.999
 
@@ -43,8 +43,8 @@ def test_shipped_tflite_reaches_its_recorded_validation_balanced_accuracy(real_d
     split = read_split(MODELS / CARD["training_data"]["split_file"])
     val = load_metadata(real_data).merge(split[split["split"] == "val"][["image_id"]], on="image_id")
     preprocessor = Preprocessor(PreprocessSpec.from_card(CARD["preprocessing"]))
-    x = preprocessor.preprocess(load_images(list(val["path"]), preprocessor, "validation"))
-    probs = LesionModel.load(TFLITE, num_threads=2).predict(x)
+    pixels = load_images(list(val["path"]), preprocessor, "validation")
+    probs = LesionModel.load(TFLITE, num_threads=2).predict(pixels)
     metrics = evaluate(labels(val["dx"]), probs, groups=val["lesion_id"])
     recorded = CARD["conversion_check"]["tflite_validation_metrics"]
     assert metrics["n_images"] == recorded["n_images"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.image.preprocessing import PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.model_card import ModelCard
 from skinlesion.serving.model import LesionModel
 from skinlesion.training.export import agreement
@@ -23,9 +23,12 @@ def small_model() -> keras.Model:
 
 @pytest.mark.parametrize("quantize", ["none", "dynamic", "float16", "int8"])
 def test_every_quantization_keeps_float_io_and_the_answer(small_model: keras.Model, quantize: str) -> None:
-    x = np.random.default_rng(1).normal(size=(16, 24, 32, 3)).astype(np.float32)
+    """A float-input graph: the serving loop scales the uint8 pixels as the card says."""
+    spec = PreprocessSpec(input_size=(32, 24))
+    pixels = np.random.default_rng(1).integers(0, 256, size=(16, 24, 32, 3), dtype=np.uint8)
+    x = Preprocessor(spec).preprocess(pixels)
     tflite = keras_to_tflite(small_model, quantize, representative=x if quantize == "int8" else None)
-    probs = LesionModel(tflite, ModelCard(PreprocessSpec(input_size=(32, 24)))).predict(x)
+    probs = LesionModel(tflite, ModelCard(spec)).predict(pixels)
     assert probs.shape == (16, len(CLASS_CODES))
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-2)
     check = agreement(small_model.predict(x, verbose=0), probs)

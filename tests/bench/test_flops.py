@@ -1,0 +1,87 @@
+"""bench/flops.py counts exact multiply-adds on layers of known shapes, and times one core."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from bench.flops import (
+    TOTAL,
+    blas_info,
+    floor_ms,
+    invoke_ms,
+    other_op_elements,
+    single_core_gflops,
+    tflite_flops,
+)
+from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.training.tflite import keras_to_tflite
+
+# Multiply-adds of the layers below, by hand: output elements x products per element
+CONV = 8 * 8 * 4 * (3 * 3 * 3)  # 'same' 3x3 conv, 3 -> 4 channels
+DEPTHWISE = 6 * 6 * 8 * (3 * 3)  # 'valid' 3x3 depthwise, depth multiplier 2: 4 -> 8 channels
+DENSE = (6 * 6 * 8) * 5  # flattened 288 -> 5
+MATMUL = 4 * 3 * 6  # [4, 6] @ [6, 3]
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    """An image branch (conv, depthwise, dense) and two activation-by-activation products, one
+    with its left operand transposed (the converter folds that into BATCH_MATMUL's adj_x)."""
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same")(image)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2)(x)
+    x = keras.layers.Dense(5)(keras.layers.Flatten()(x))
+    a, a_t, b = keras.Input((4, 6)), keras.Input((6, 4)), keras.Input((6, 3))
+    products = [keras.ops.matmul(a, b), keras.ops.matmul(keras.ops.transpose(a_t, (0, 2, 1)), b)]
+    return keras.Model([image, a, a_t, b], [x, *products])
+
+
+@pytest.fixture(scope="module")
+def tflite(model: keras.Model) -> bytes:
+    return keras_to_tflite(model)
+
+
+def test_counts_exact_multiply_adds_per_op_type(tflite: bytes) -> None:
+    assert tflite_flops(tflite) == {
+        "CONV_2D": 2 * CONV,
+        "DEPTHWISE_CONV_2D": 2 * DEPTHWISE,
+        "FULLY_CONNECTED": 2 * DENSE,
+        "BATCH_MATMUL": 2 * 2 * MATMUL,
+        TOTAL: 2 * (CONV + DEPTHWISE + DENSE + 2 * MATMUL),
+    }
+    assert other_op_elements(tflite)["RESHAPE"] == 6 * 6 * 8  # the flatten, left out of the FLOPs
+
+
+def test_count_and_invoke_hold_for_a_fully_quantized_graph_with_uint8_input(model: keras.Model) -> None:
+    image_branch = keras.Model(model.inputs[0], model.outputs[0])
+    converter = tf.lite.TFLiteConverter.from_keras_model(image_branch)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = np.random.default_rng(0).normal(size=(8, 1, 8, 8, 3)).astype(np.float32)
+    converter.representative_dataset = lambda: ([sample] for sample in samples)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    quantized = converter.convert()
+    assert Interpreter(model_content=quantized).get_input_details()[0]["dtype"] == np.uint8
+
+    assert tflite_flops(quantized)[TOTAL] == 2 * (CONV + DEPTHWISE + DENSE)
+    assert invoke_ms(quantized, invokes=3) > 0
+
+
+def test_invoke_feeds_every_input(tflite: bytes) -> None:
+    assert invoke_ms(tflite, invokes=3) > 0
+
+
+def test_shipped_model_is_mobilenet_v2_sized() -> None:
+    """MobileNetV2 is ~300 M multiply-adds at 224x224; 256x192 is 0.98 of those pixels, and the
+    activation-map and Mahalanobis heads add well under 1 %."""
+    macs = tflite_flops(DEFAULT_MODEL_PATH.read_bytes())[TOTAL] / 2
+    assert 0.98 * 300e6 * 0.97 < macs < 0.98 * 300e6 * 1.03
+
+
+def test_single_core_rate_and_floor() -> None:
+    assert single_core_gflops(seconds=0.1, n=128) > 0.1
+    assert not blas_info().startswith("no BLAS")  # threadpoolctl found the one it limits
+    assert floor_ms(600_000_000, 100.0) == pytest.approx(6.0)
