@@ -5,7 +5,14 @@ from bench.report import check_targets
 from bench.variants import HANDLER, KERAS, ONNX, SHIPPED
 
 
-def sample_report(keras_ms: float, onnx_ms: float | None, handler_ms: float) -> dict:
+def sample_report(
+    keras_ms: float,
+    onnx_ms: float | None,
+    handler_ms: float,
+    batch_rate: float = 120.0,
+    cold_ms: float = 250.0,
+    rss_mb: float = 90.0,
+) -> dict:
     def row(name: str, ms: float | None) -> dict:
         latency = (
             {} if ms is None else {"1": {"median": ms, "p95": ms * 1.5}, "2": {"median": ms / 2, "p95": ms}}
@@ -15,14 +22,20 @@ def sample_report(keras_ms: float, onnx_ms: float | None, handler_ms: float) -> 
     shipped = row(SHIPPED, 10.0) | {"accuracy": {"balanced_accuracy": 0.7, "melanoma_recall": 0.5}}
     report = {
         "machine": {"cpus": 2, "thread_settings": [1, 2], "python": "3.11", "runtimes": {"onnxruntime": "1"}},
-        "inputs": {"batch_sizes": [1, 4], "rounds": 5, "n_images": 3, "images": "imgs", "split": "split.csv"},
+        "inputs": {
+            "batch_sizes": [1, 16],
+            "rounds": 5,
+            "n_images": 3,
+            "images": "imgs",
+            "split": "split.csv",
+        },
         "variants": [shipped, row(KERAS, keras_ms), row(ONNX, onnx_ms), row(HANDLER, handler_ms)],
-        "handler_batches": {"1": {"1": 50.0, "4": 80.0}, "2": {"1": 90.0, "4": 150.0}},
+        "handler_batches": {"1": {"1": 50.0, "16": batch_rate}, "2": {"1": 90.0, "16": 150.0}},
         "serving_process": {
-            "cold_start_median_ms": 300.0,
+            "cold_start_median_ms": cold_ms,
             "cold_start_max_ms": 350.0,
             "cold_runs": 5,
-            "peak_rss_mb": 70.0,
+            "peak_rss_mb": rss_mb,
             "rss_requests": 50,
         },
         "install_size": [{"environment": "litert", "distributions": ["a", "b"], "missing": [], "mb": 150.0}],
