@@ -53,6 +53,13 @@ def test_the_function_has_a_concurrency_cap_and_a_least_privilege_role(template:
     assert "Policies" not in role or not role["Policies"]  # no inline grants: logs (and X-Ray) only
 
 
+def test_the_function_has_one_full_vcpu_as_the_sizing_table_chose(template: dict) -> None:
+    """1,769 MB is where Lambda gives a whole vCPU: the cheapest size per prediction that is not
+    throttled (bench/results/lambda_sizing.md)."""
+    function = template["Resources"]["ClassifierFunction"]["Properties"]
+    assert function["MemorySize"] == 1769 and function["Timeout"] == 30
+
+
 def test_alarms_watch_errors_latency_and_throttles(template: dict) -> None:
     alarms = {
         resource["Properties"]["MetricName"]
