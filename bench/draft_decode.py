@@ -95,8 +95,9 @@ def main() -> None:
     for path in paths:
         data = path.read_bytes()
         full_images.append(decode_image(data, Settings.max_pixels))
-        drafted_images.append(decode_image(data, Settings.max_pixels, min_size=input_size))
-        for way, min_size in (("full", None), ("drafted", input_size)):
+        decode_size = service.preprocessor.spec.decode_size
+        drafted_images.append(decode_image(data, Settings.max_pixels, min_size=decode_size))
+        for way, min_size in (("full", None), ("drafted", decode_size)):
             decode = functools.partial(decode_image, data, Settings.max_pixels, min_size=min_size)
             ms[way].append(median_ms(args.repeats, decode))
             ms[f"{way}+resize"].append(median_ms(args.repeats, decode, service.preprocessor.resize_image))

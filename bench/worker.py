@@ -58,7 +58,7 @@ def warm_timings(
     """Milliseconds from JPEG bytes to probabilities, one image at a time, after a warm-up."""
 
     def answer(data: bytes) -> np.ndarray:
-        image = decode_image(data, Settings.max_pixels, min_size=preprocessor.spec.input_size)
+        image = decode_image(data, Settings.max_pixels, min_size=preprocessor.spec.decode_size)
         return predict(preprocessor.resized_array(image)[None])
 
     for data in blobs[:WARMUP]:

@@ -63,6 +63,15 @@ class PreprocessSpec:
         if width < 1 or height < 1:
             raise ValueError(f"input size must be positive, got {self.input_size}")
 
+    @property
+    def decode_size(self) -> tuple[int, int]:
+        """The smallest a JPEG is decoded to before the resize (`decode_image(min_size=...)`): twice
+        the input, so the resize still averages 2x2 pixels or more. At the input size itself, a
+        600x450 photo drafted to 300x225 changed 1 top-1 answer in 124 (docs/results.md); with
+        this margin it is decoded whole, and a phone photo at 1/4 or 1/8 scale."""
+        width, height = self.input_size
+        return 2 * width, 2 * height
+
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
         """The scaling as `pixels * scale + offset` per channel (every scaling here is affine):
         what the served graph applies to its uint8 input, derived from the one definition above."""

@@ -61,7 +61,7 @@ class Service:
             limits = replace(self.limits, deadline=min(self.limits.deadline, remaining))
             data = fetch_image(item.url, limits, self.resolver)
         return decode_image(
-            data, max_pixels=self.settings.max_pixels, min_size=self.preprocessor.spec.input_size
+            data, max_pixels=self.settings.max_pixels, min_size=self.preprocessor.spec.decode_size
         )
 
     def classify(self, image: Image.Image, explain: str | None) -> contract.Prediction:

@@ -99,7 +99,7 @@ def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[st
     groups = {"photos": ood_probes.photos(), "generated": ood_probes.generated()}
     fullres = sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg"))
     if fullres:
-        size = served.card.preprocessing.input_size
+        size = served.card.preprocessing.decode_size
         groups["ham10000 full-size (dermoscopy)"] = {
             p.name: decode_image(p.read_bytes(), Settings.max_pixels, min_size=size) for p in fullres
         }  # decoded as the service decodes them
