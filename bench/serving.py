@@ -126,7 +126,7 @@ def breakdown(model: Path, events: list[dict], rounds: int) -> dict[str, float]:
                 continue
             stages = {
                 "base64 + event parsing": t1 - t0,
-                "JPEG decode (drafted), orientation, RGB": t2 - t1,
+                "JPEG decode (>= 2x input), orientation, RGB": t2 - t1,
                 "resize to the model input (uint8)": t3 - t2,
                 "TFLite: set input, invoke, read outputs": t4 - t3,
             }
