@@ -96,7 +96,7 @@ def test_the_template_makes_the_image_function(aws: boto3.Session) -> None:
     function = aws.client("lambda").get_function(FunctionName=outputs["FunctionName"])
     configuration = function["Configuration"]
     assert function["Code"]["ImageUri"] == image == outputs["ImageUri"]
-    assert (configuration["MemorySize"], configuration["Timeout"]) == (1024, 30)
+    assert (configuration["MemorySize"], configuration["Timeout"]) == (1769, 30)
     assert configuration["Environment"]["Variables"]["ALLOW_PRIVATE_URLS"] == "0"
     assert configuration["Environment"]["Variables"]["CORS_ALLOW_ORIGIN"] == "*"
 

@@ -67,11 +67,11 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
     interpreter = Interpreter(model_path=str(tiny_tflite))
     interpreter.allocate_tensors()
     (inp,) = interpreter.get_input_details()
-    assert list(inp["shape"]) == [1, 32, 32, 3] and inp["dtype"] == np.float32
-    # The tiny run's head has an inner layer, so no CAM: probabilities and the score only.
-    assert sorted(tuple(o["shape"]) for o in interpreter.get_output_details()) == [(1, 1), (1, 7)]
+    assert list(inp["shape"]) == [1, 32, 32, 3] and inp["dtype"] == np.uint8  # pixels, scaled in the graph
+    # The tiny run's head has an inner layer, so no CAM: probabilities, the score and the texture.
+    assert sorted(tuple(o["shape"]) for o in interpreter.get_output_details()) == [(1, 1), (1, 2), (1, 7)]
     model = LesionModel.load(tiny_tflite)
-    out = model.run(np.random.default_rng(0).normal(size=(32, 32, 3)).astype(np.float32))
+    out = model.run(np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8))
     assert out.probabilities.shape == (len(CLASS_CODES),) and abs(out.probabilities.sum() - 1) < 1e-6
     assert out.ood_score >= 0 and out.cam is None and not model.explains
     card = json.loads(tiny_tflite.with_suffix(".json").read_text())
