@@ -138,6 +138,11 @@ def invoke_ms(content: bytes, invokes: int = 50) -> float:
     interpreter.allocate_tensors()
     for inp in interpreter.get_input_details():
         interpreter.set_tensor(inp["index"], np.zeros(inp["shape"], dtype=inp["dtype"]))
+    return median_invoke_ms(interpreter, invokes)
+
+
+def median_invoke_ms(interpreter: Interpreter, invokes: int) -> float:
+    """Median ms of `invokes` invokes of an interpreter whose inputs are set, after a warm-up."""
     for _ in range(WARMUP):
         interpreter.invoke()
     times = []

@@ -22,16 +22,13 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.serving import DEFAULT_IMAGES, WARMUP, image_event, summarise
+from bench.serving import DEFAULT_IMAGES, WARMUP, image_event, run_child, summarise
 from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT
 
 MB_PER_VCPU = 1769  # AWS Lambda docs: "At 1,769 MB, a function has the equivalent of one vCPU"
@@ -48,37 +45,6 @@ PRICE_PER_MILLION_REQUESTS = 0.20  # USD
 # Environment variables the service reads (skinlesion/serving/config.py, Settings.from_env).
 MODEL_ENV = "MODEL_PATH"
 THREADS_ENV = "TFLITE_NUM_THREADS"
-
-FIRST_MARK = "FIRST"
-RESULT_PREFIX = "RESULT "
-
-# Runs in a fresh interpreter inside the cgroup: import the entry point (which loads the model),
-# answer the first event (the parent times the start to here), then the warm-up and the timed
-# events; one RESULT line carries the timings. The handler's JSON log lines share stdout.
-CHILD = f"""
-import json, sys, time
-job = json.loads(sys.stdin.read())
-import lambda_function
-
-def answer(event):
-    started = time.perf_counter()
-    reply = lambda_function.lambda_handler(event, None)
-    elapsed = (time.perf_counter() - started) * 1000
-    if "prediction" not in reply:
-        sys.exit(f"the handler did not predict: {{reply}}")
-    return elapsed
-
-events = job["events"]
-answer(events[0])
-print({FIRST_MARK!r}, flush=True)
-for i in range(job["warmup"]):
-    answer(events[i % len(events)])
-timings = [answer(events[i % len(events)]) for i in range(job["rounds"])]
-from bench.serving import peak_rss_kb
-cgroup = open("/proc/self/cgroup").read()
-result = {{"timings_ms": timings, "peak_rss_kb": peak_rss_kb(), "cgroup": cgroup}}
-print({RESULT_PREFIX!r} + json.dumps(result), flush=True)
-"""
 
 
 class CgroupUnavailable(RuntimeError):
@@ -183,53 +149,6 @@ def read_cpu_stat(group: Path) -> dict[str, int]:
     """The group's throttling counters: nr_throttled > 0 shows the quota actually bit."""
     lines = (line.split() for line in (group / "cpu.stat").read_text().splitlines())
     return {fields[0]: int(fields[1]) for fields in lines if len(fields) == 2}
-
-
-def parse_result(lines: Iterable[str]) -> dict[str, Any]:
-    """The child's RESULT line, among the handler's JSON log lines on the same stdout."""
-    for line in lines:
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    raise ValueError(f"no line starting {RESULT_PREFIX!r} in the child's output")
-
-
-def run_child(group: Path, env: dict[str, str], job: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    """Start the child inside the group (a shell puts itself there, then becomes Python) and
-    return the ms from before it started to its first answer, and its RESULT."""
-    command = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "sh", str(group / "cgroup.procs")]
-    command += [sys.executable, "-c", CHILD]
-    with tempfile.TemporaryFile("w+") as stderr:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,  # the entry point, lambda_function.py, is imported from there
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-        try:
-            try:
-                child.stdin.write(json.dumps(job))
-                child.stdin.close()
-            except BrokenPipeError:
-                pass  # it died before reading its job: its stderr, shown below, says why
-            first_ms, lines = None, []
-            for line in child.stdout:
-                if first_ms is None and line.rstrip("\n") == FIRST_MARK:
-                    first_ms = (time.perf_counter() - started) * 1000
-                lines.append(line)
-            code = child.wait()
-        except BaseException:
-            child.kill()
-            child.wait()
-            raise
-        if first_ms is None or code != 0:
-            stderr.seek(0)
-            output = "".join(lines[-5:]) + stderr.read()  # the handler logs its errors on stdout
-            raise RuntimeError(f"the measured child failed (exit {code}):\n{output[-4000:]}")
-    return first_ms, parse_result(lines)
 
 
 def measure_size(

@@ -18,9 +18,12 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,18 +32,36 @@ from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR
 DEFAULT_IMAGES = SHARED_DATA_DIR / "ham10000-fullres" / "images"
 WARMUP = 5  # requests answered before timing starts (bench/compare.py reports this figure)
 
-# Runs in a fresh interpreter: import the entry point (which loads the model), answer the
-# events, report peak RSS. The parent times it from before the process exists.
-CHILD = """
-import json, sys
-events = json.loads(sys.stdin.read())
+FIRST_MARK = "FIRST"
+RESULT_PREFIX = "RESULT "
+
+# Runs in a fresh interpreter (inside a cgroup for bench/lambda_sizing.py): import the entry
+# point (which loads the model), answer the first event (the parent times the start to here), then
+# the warm-up and the timed events; one RESULT line carries the timings and the peak RSS. The
+# handler's JSON log lines share stdout.
+CHILD = f"""
+import json, sys, time
+job = json.loads(sys.stdin.read())
 import lambda_function
-first = lambda_function.lambda_handler(events[0], None)
-print("FIRST", json.dumps(first.get("prediction")), flush=True)
-for event in events[1:]:
-    lambda_function.lambda_handler(event, None)
+
+def answer(event):
+    started = time.perf_counter()
+    reply = lambda_function.lambda_handler(event, None)
+    elapsed = (time.perf_counter() - started) * 1000
+    if "prediction" not in reply:
+        sys.exit(f"the handler did not predict: {{reply}}")
+    return elapsed
+
+events = job["events"]
+answer(events[0])
+print({FIRST_MARK!r}, flush=True)
+for i in range(job["warmup"]):
+    answer(events[i % len(events)])
+timings = [answer(events[i % len(events)]) for i in range(job["rounds"])]
 from bench.serving import peak_rss_kb
-print("RSS_KB", peak_rss_kb(), flush=True)
+cgroup = open("/proc/self/cgroup").read()
+result = {{"timings_ms": timings, "peak_rss_kb": peak_rss_kb(), "cgroup": cgroup}}
+print({RESULT_PREFIX!r} + json.dumps(result), flush=True)
 """
 
 
@@ -143,6 +164,7 @@ def batch_figures(model: Path, events: list[dict], size: int, rounds: int) -> di
     the whole batch (the lever measured against one invoke per image), both on one thread."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from bench.flops import median_invoke_ms
     from skinlesion.serving.config import Settings
     from skinlesion.serving.handler import Service, handle
 
@@ -161,12 +183,7 @@ def batch_figures(model: Path, events: list[dict], size: int, rounds: int) -> di
         interpreter.resize_tensor_input(tensor["index"], [n, *tensor["shape"][1:]])
         interpreter.allocate_tensors()
         interpreter.set_tensor(tensor["index"], np.zeros((n, *tensor["shape"][1:]), tensor["dtype"]))
-        runs = []
-        for _ in range(WARMUP + max(3, rounds // n)):
-            started = time.perf_counter()
-            interpreter.invoke()
-            runs.append(time.perf_counter() - started)
-        invokes[n] = statistics.median(runs[WARMUP:]) * 1000 / n
+        invokes[n] = median_invoke_ms(interpreter, max(3, rounds // n)) / n
     return {
         "handler ms per image": statistics.median(seconds[WARMUP:]) * 1000 / size,
         "invoke ms per image, one invoke per image": invokes[1],
@@ -192,32 +209,62 @@ def print_breakdown(model: Path, events: list[dict], rounds: int, batch_size: in
         print(f"  {name:<44}{ms:>7.2f} ms")
 
 
-def cold_start(model: Path, events: list[dict], runs: int) -> tuple[list[float], int]:
-    env = {**os.environ, "MODEL_PATH": str(model)}
-    payload = json.dumps(events)
-    starts, peak_kb = [], 0
-    for _ in range(runs):
+def parse_result(lines: Iterable[str]) -> dict[str, Any]:
+    """The child's RESULT line, among the handler's JSON log lines on the same stdout."""
+    for line in lines:
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise ValueError(f"no line starting {RESULT_PREFIX!r} in the child's output")
+
+
+def run_child(group: Path | None, env: dict[str, str], job: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """Start a serving process (inside `group`, a cgroup, if given: a shell puts itself there, then
+    becomes Python) and return the ms from before it started to its first answer, and its RESULT."""
+    command = [sys.executable, "-c", CHILD]
+    if group is not None:
+        join_group = 'echo $$ > "$1" && shift && exec "$@"'
+        command = ["sh", "-c", join_group, "sh", str(group / "cgroup.procs"), *command]
+    with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD],
+            command,
             cwd=REPO_ROOT,  # the entry point, lambda_function.py, is imported from there
             env=env,
             text=True,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=stderr,
         )
-        child.stdin.write(payload)
-        child.stdin.close()
-        first = child.stdout.readline()
-        while first.startswith("{"):  # the handler's JSON log lines share stdout
-            first = child.stdout.readline()
-        starts.append((time.perf_counter() - started) * 1000)
-        assert first.startswith("FIRST"), first
-        for line in child.stdout:
-            if line.startswith("RSS_KB"):
-                peak_kb = max(peak_kb, int(line.split()[1]))
-        child.wait(timeout=120)
-    return starts, peak_kb
+        try:
+            try:
+                child.stdin.write(json.dumps(job))
+                child.stdin.close()
+            except BrokenPipeError:
+                pass  # it died before reading its job: its stderr, shown below, says why
+            first_ms, lines = None, []
+            for line in child.stdout:
+                if first_ms is None and line.rstrip("\n") == FIRST_MARK:
+                    first_ms = (time.perf_counter() - started) * 1000
+                lines.append(line)
+            code = child.wait()
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+        if first_ms is None or code != 0:
+            stderr.seek(0)
+            output = "".join(lines[-5:]) + stderr.read()  # the handler logs its errors on stdout
+            raise RuntimeError(f"the measured child failed (exit {code}):\n{output[-4000:]}")
+    return first_ms, parse_result(lines)
+
+
+def cold_start(model: Path, events: list[dict], runs: int) -> tuple[list[float], int]:
+    """ms from process start to the first answer in `runs` fresh serving processes, and the
+    highest peak RSS (KB) among them after each answered every event once."""
+    env = {**os.environ, "MODEL_PATH": str(model)}
+    job = {"events": events, "warmup": 0, "rounds": len(events) - 1}
+    children = [run_child(None, env, job) for _ in range(runs)]
+    return [first_ms for first_ms, _ in children], max(result["peak_rss_kb"] for _, result in children)
 
 
 def main() -> None:

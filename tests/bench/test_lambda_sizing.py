@@ -1,8 +1,6 @@
 """bench/lambda_sizing.py: Lambda's CPU share, its price, the cgroup that enforces the share (written
-into a temporary folder standing in for /sys/fs/cgroup, so no root is needed) and the child's result."""
+into a temporary folder standing in for /sys/fs/cgroup, so no root is needed) and the table."""
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,11 @@ from bench.lambda_sizing import (
     cost_per_million,
     cpu_limited_group,
     parse_args,
-    parse_result,
     read_cpu_stat,
     render_markdown,
-    run_child,
     tflite_threads,
     vcpu_share,
 )
-from bench.serving import image_event
 
 
 def test_one_vcpu_at_1769_mb_and_proportional_around_it() -> None:
@@ -120,20 +115,6 @@ def test_cpu_stat_counters_are_read(tmp_path: Path) -> None:
     assert read_cpu_stat(tmp_path) == {"nr_periods": 11, "nr_throttled": 6, "throttled_time": 216780434}
 
 
-def test_the_result_line_is_found_among_the_handlers_json_log_lines() -> None:
-    result = {"timings_ms": [12.5, 13.0], "peak_rss_kb": 115_000, "cgroup": "1:cpu:/g\n"}
-    lines = [
-        '{"level": "INFO", "message": "request", "ms": 12.1}\n',
-        "FIRST\n",
-        "RSS_KB 115000\n",  # a line that is not the result, though it starts alike
-        '{"level": "INFO", "message": "RESULT of the request"}\n',
-        "RESULT " + json.dumps(result) + "\n",
-    ]
-    assert parse_result(lines) == result
-    with pytest.raises(ValueError, match="RESULT"):
-        parse_result(lines[:3])
-
-
 def _report(cold: dict | None) -> dict:
     size = {
         "memory_mb": 512,
@@ -177,24 +158,3 @@ def test_arguments_default_to_the_four_sizes_and_refuse_sizes_lambda_lacks() -> 
     assert args.memory == [512, 1024, 1769, 3008] and args.rounds == 100 and args.cold_runs == 3
     with pytest.raises(SystemExit):
         parse_args(["--memory", "64"])
-
-
-def test_the_child_joins_the_group_answers_and_reports_its_timings(
-    tiny_model: Path, jpegs: list[str], tmp_path: Path
-) -> None:
-    """The real child and handler on the tiny model; the group is a plain folder, so the shell's
-    pid lands in a file rather than moving the process (no root needed)."""
-    events = [image_event(Path(path).read_bytes()) for path in jpegs]
-    env = {**os.environ, "MODEL_PATH": str(tiny_model), "TFLITE_NUM_THREADS": "1"}
-    first_ms, result = run_child(tmp_path, env, {"events": events, "warmup": 1, "rounds": 3})
-    assert first_ms > 0
-    assert len(result["timings_ms"]) == 3 and all(ms > 0 for ms in result["timings_ms"])
-    assert result["peak_rss_kb"] > 10_000
-    assert int((tmp_path / "cgroup.procs").read_text()) > 0
-
-
-def test_a_child_that_cannot_answer_fails_with_the_handlers_reason(jpegs: list[str], tmp_path: Path) -> None:
-    env = {**os.environ, "MODEL_PATH": str(tmp_path / "missing.tflite")}
-    job = {"events": [image_event(Path(jpegs[0]).read_bytes())], "warmup": 0, "rounds": 0}
-    with pytest.raises(RuntimeError, match="model_unavailable"):
-        run_child(tmp_path, env, job)
