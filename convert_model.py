@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from skinlesion.model_card import MODEL_VERSION
-from skinlesion.paths import DATA_DIR_ENV, default_data_dir
+from skinlesion.paths import DATA_DIR_ENV, RUN_SPLIT_FILE, default_data_dir
 from skinlesion.training.export import ExportConfig, export
-from skinlesion.training.recipe import SPLIT_FILE, SUMMARY_FILE
+from skinlesion.training.recipe import SUMMARY_FILE
 from skinlesion.training.tflite import QUANTIZATIONS
 
 
@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
         "--split",
         type=Path,
         default=None,
-        help=f"split CSV whose validation images check the conversion; default: {SPLIT_FILE} beside "
+        help=f"split CSV whose validation images check the conversion; default: {RUN_SPLIT_FILE} beside "
         "the summary",
     )
     p.add_argument(
@@ -79,7 +79,7 @@ def main() -> None:
     suffix = ".tflite" if args.quantize == "none" else f"_{args.quantize}.tflite"
     out = args.out or args.model.with_name(args.model.stem + suffix)
     summary = args.summary or args.model.with_name(SUMMARY_FILE)
-    split = args.split or summary.with_name(SPLIT_FILE)
+    split = args.split or summary.with_name(RUN_SPLIT_FILE)
     export(
         ExportConfig(
             model=args.model,

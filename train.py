@@ -42,6 +42,9 @@ def parse_args() -> argparse.Namespace:
                 flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"]
             )
             continue
+        if f.name == "teacher":
+            group.add_argument(flag, type=Path, nargs="*", default=(), metavar="RUN", help=f.metadata["help"])
+            continue
         parse = {"input_size": size, "split": Path}.get(f.name) or type(default)
         group.add_argument(
             flag,
@@ -61,7 +64,8 @@ def main() -> None:
         config = TrainConfig.from_json({**saved, "out_dir": str(args.resume)})
         run(config, resume=True)
         return
-    run(TrainConfig(**{k: v for k, v in vars(args).items() if k != "resume"}))
+    options = {k: v for k, v in vars(args).items() if k != "resume"}
+    run(TrainConfig(**{**options, "teacher": tuple(options["teacher"])}))
 
 
 if __name__ == "__main__":

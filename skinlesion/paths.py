@@ -13,6 +13,11 @@ MODELS_DIR = REPO_ROOT / "models"
 # (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the `.tflite` and `.json`.
 DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v2.tflite"
 
+# A `train.py` run folder's split and its best checkpoint's validation probabilities (metadata order),
+# read back by `skinlesion.training.compare` without TensorFlow.
+RUN_SPLIT_FILE = "split.csv"
+RUN_VAL_PROBABILITIES_FILE = "val_probabilities.npy"
+
 DATA_DIR_ENV = "HAM10000_DIR"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 

@@ -8,7 +8,16 @@ against its predecessor from git history:
     python -m skinlesion.training.compare /tmp/v1.tflite models/skin-lesion-class_v2.tflite
 
 Each model gets its own input (size and scaling from its own card), so a model trained at
-another resolution or with another backbone compares as it is served.
+another resolution or with another backbone compares as it is served. A run folder of
+`train.py` in place of a `.tflite` brings its best checkpoint's saved validation probabilities
+(`val_probabilities.npy`, Keras as trained): two runs compare in seconds, before any conversion,
+e.g. two backbones on a second split seed:
+
+    python -m skinlesion.training.compare runs/a-seed7 runs/b-seed7 --split runs/a-seed7/split.csv
+
+Several candidates after A are scored as one ensemble, the mean of their probabilities:
+
+    python -m skinlesion.training.compare runs/a runs/a runs/b    # A against the ensemble of A and B
 """
 
 import argparse
@@ -16,10 +25,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from skinlesion import paths
 from skinlesion.image.preprocessing import Preprocessor
-from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.paths import DEFAULT_MODEL_PATH, RUN_SPLIT_FILE, RUN_VAL_PROBABILITIES_FILE
 from skinlesion.serving.model import LesionModel
 from skinlesion.training import data
 from skinlesion.training.evaluate import paired_difference
@@ -27,8 +37,16 @@ from skinlesion.training.evaluate import paired_difference
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_a", type=Path, help="the reference .tflite (e.g. the model shipped before)")
-    p.add_argument("model_b", type=Path, help="the candidate .tflite (each model's .json card beside it)")
+    p.add_argument(
+        "model_a", type=Path, help="the reference: a .tflite (e.g. the model shipped before) or a run folder"
+    )
+    p.add_argument(
+        "model_b",
+        type=Path,
+        nargs="+",
+        help="the candidate: a .tflite (its .json card beside it) or a run folder; several: the mean of "
+        "their probabilities (an ensemble)",
+    )
     p.add_argument(
         "--split",
         type=Path,
@@ -46,22 +64,30 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def probabilities(model: Path, images: list[Path]) -> np.ndarray:
-    """The model's validation probabilities, its images resized as its card says."""
+def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
+    """The model's validation probabilities: a .tflite on its images resized as its card says, or
+    a run folder's saved ones, refused unless the run was validated on exactly these images."""
+    if model.is_dir():
+        run_split = model / RUN_SPLIT_FILE
+        if set(data.read_split(run_split).query("split == 'val'")["image_id"]) != set(val["image_id"]):
+            raise SystemExit(f"{model} was validated on other images than --split's; try --split {run_split}")
+        return np.load(model / RUN_VAL_PROBABILITIES_FILE)  # the run's validation rows, in metadata order
     loaded = LesionModel.load(model, num_threads=2)
-    return loaded.predict(data.load_images(images, Preprocessor(loaded.card.preprocessing), model.name))
+    pixels = data.load_images(list(val["path"]), Preprocessor(loaded.card.preprocessing), model.name)
+    return loaded.predict(pixels)
 
 
 def main() -> None:
     args = parse_args()
     meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
     val = meta[meta["split"] == "val"]
-    probs_a = probabilities(args.model_a, list(val["path"]))
-    probs_b = probabilities(args.model_b, list(val["path"]))
+    probs_a = probabilities(args.model_a, val)
+    probs_b = np.mean([probabilities(model, val) for model in args.model_b], axis=0)
     result = paired_difference(
         data.labels(val["dx"]), probs_a, probs_b, val["lesion_id"].to_numpy(), n_boot=args.n_boot
     )
-    print(f"A = {args.model_a.name}, B = {args.model_b.name}; {len(val)} validation images, "
+    name_b = " + ".join(model.name for model in args.model_b)
+    print(f"A = {args.model_a.name}, B = {name_b}; {len(val)} validation images, "
           f"{val['lesion_id'].nunique()} lesions, 95 % paired intervals by lesion")  # fmt: skip
     print(f"{'figure':46s}{'A':>7s}{'B':>7s}   B - A [95 % interval]")
     for name, r in result.items():

@@ -54,7 +54,10 @@ class LogitAdjustedLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         n = len(self.log_prior)
-        target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), n)
+        if len(y_true.shape) == 2 and y_true.shape[-1] == n:  # a distribution per image (distillation)
+            target = keras.ops.cast(y_true, y_pred.dtype)
+        else:
+            target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), n)
         target = target * (1.0 - self.label_smoothing) + self.label_smoothing / n
         shift = self.tau * keras.ops.convert_to_tensor(self.log_prior, dtype=y_pred.dtype)
         return keras.losses.categorical_crossentropy(target, y_pred + shift, from_logits=True)
@@ -66,6 +69,27 @@ class LogitAdjustedLoss(keras.losses.Loss):
             "tau": self.tau,
             "label_smoothing": self.label_smoothing,
         }
+
+
+def distillation_targets(
+    y: np.ndarray, teacher_probs: np.ndarray, log_prior: np.ndarray, tau: float, weight: float
+) -> np.ndarray:
+    """Per image, (1 - weight) x its one-hot label + weight x the teacher's distribution.
+
+    A teacher trained with the logit-adjusted loss outputs class-balanced probabilities; the loss
+    compares its targets with softmax(logits + tau * log prior), so the teacher's probabilities are
+    moved into that space first (times prior^tau, renormalised). A student that matches them then
+    has the teacher's balanced argmax, not one pulled towards the frequent classes.
+    """
+    if not 0 <= weight <= 1:
+        raise ValueError(f"the distillation weight must lie in [0, 1], not {weight}")
+    n = len(log_prior)
+    if teacher_probs.shape != (len(y), n):
+        raise ValueError(f"teacher probabilities of shape {teacher_probs.shape} for {len(y)} images")
+    shifted = np.log(np.clip(teacher_probs, 1e-12, None)) + tau * np.asarray(log_prior)
+    shifted = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+    teacher = shifted / shifted.sum(axis=1, keepdims=True)
+    return ((1 - weight) * np.eye(n)[y] + weight * teacher).astype(np.float32)
 
 
 def augmentation(seed: int, strength: str = "strong") -> keras.Sequential:

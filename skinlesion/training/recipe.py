@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from skinlesion import paths
-from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training import data
 from skinlesion.training.backbone import Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
@@ -33,6 +33,7 @@ from skinlesion.training.fit import (
     ValidateAndRecord,
     augmentation,
     backbone_features,
+    distillation_targets,
     log_prior,
     read_state,
 )
@@ -47,8 +48,9 @@ from skinlesion.training.model import (
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
-SPLIT_FILE = "split.csv"
 CONFIG_FILE = "config.json"
+BEST_MODEL_FILE = "best.h5"
+TEACHER_PROBABILITIES_FILE = "teacher_probabilities.npy"
 STATE_DIR = "training_state"
 
 
@@ -131,13 +133,23 @@ class TrainConfig:
     )
     label_smoothing: float = option(0.1, "loss and augmentation", "label smoothing of the loss")
     augment: str = option("strong", "loss and augmentation", "augmentation: 'strong' or 'light' (v1)")
+    teacher: tuple[Path, ...] = option(
+        (),
+        "loss and augmentation",
+        "run folders whose best models teach this one (distillation): the mean of their probabilities "
+        "on the un-augmented training images is mixed into the targets; none: labels only",
+    )
+    distill_weight: float = option(
+        0.5, "loss and augmentation", "share of the teachers' probabilities in the targets (with --teacher)"
+    )
 
     out_dir: Path = option(
         Path("runs/train"), "output", "run folder (checkpoints, resumable state, split, metrics, plots)"
     )
 
     def to_json(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return {**values, "teacher": [str(t) for t in self.teacher]}
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -145,6 +157,7 @@ class TrainConfig:
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         values["input_size"] = tuple(values["input_size"])
+        values["teacher"] = tuple(Path(t) for t in values.get("teacher", ()))
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
@@ -174,14 +187,14 @@ def load_data(config: TrainConfig, preprocessor: Preprocessor, resume: bool) -> 
     meta = data.load_metadata(config.data_dir)
     if config.max_images_per_class > 0:
         meta = data.subsample_lesions(meta, config.max_images_per_class, config.seed)
-    split_file = config.out_dir / SPLIT_FILE if resume else config.split
+    split_file = config.out_dir / paths.RUN_SPLIT_FILE if resume else config.split
     if split_file is not None:
         split = data.read_split(split_file)
         if set(split["image_id"]) != set(meta["image_id"]):
             raise ValueError(f"{split_file} does not list exactly the images of {config.data_dir}")
     else:
         split = data.lesion_split(meta, config.val_fraction, config.seed)
-    data.write_split(split, config.out_dir / SPLIT_FILE)
+    data.write_split(split, config.out_dir / paths.RUN_SPLIT_FILE)
     meta = meta.merge(split[["image_id", "split"]], on="image_id")
     train, val = meta[meta["split"] == "train"], meta[meta["split"] == "val"]
     logger.info(
@@ -196,12 +209,61 @@ def load_data(config: TrainConfig, preprocessor: Preprocessor, resume: bool) -> 
     )
 
 
+def teacher_probabilities(config: TrainConfig, d: Data) -> np.ndarray:
+    """The teachers' mean probabilities on the training images (un-augmented), each teacher fed as
+    its own card says; computed once and kept in the run folder, so a resumed run reads them back.
+
+    A teacher that trained on any of this run's validation images is refused: its targets would
+    carry those images' labels into the student and flatter its validation figures.
+    """
+    cached = config.out_dir / TEACHER_PROBABILITIES_FILE
+    if cached.exists():
+        return np.load(cached)
+    probs = []
+    for run_dir in config.teacher:
+        teacher_split = data.read_split(run_dir / paths.RUN_SPLIT_FILE)
+        seen = set(teacher_split.loc[teacher_split["split"] == "train", "image_id"])
+        if seen & set(d.val["image_id"]):
+            raise ValueError(f"teacher {run_dir} trained on some of this run's validation images")
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+        pre = Preprocessor(PreprocessSpec.from_card(summary["preprocessing"]))
+        if pre.spec.input_size == config.input_size:
+            images = d.x_train  # the same resize: no second decode
+        else:
+            images = data.load_images(list(d.train["path"]), pre, f"train for {run_dir.name}")
+        model = keras.models.load_model(run_dir / BEST_MODEL_FILE, compile=False)
+        probs.append(model.predict(ImageBatches(images, pre, config.batch_size), verbose=0))
+        logger.info(f"teacher {run_dir}: probabilities on {len(images)} training images")
+    mean = np.mean(probs, axis=0)
+    np.save(cached, mean)
+    return mean
+
+
+def training_targets(config: TrainConfig, d: Data) -> np.ndarray:
+    """The labels, or with teachers, the labels mixed with the teachers' probabilities."""
+    if not config.teacher:
+        return d.y_train
+    return distillation_targets(
+        d.y_train,
+        teacher_probabilities(config, d),
+        log_prior(d.y_train),
+        config.logit_adjustment,
+        config.distill_weight,
+    )
+
+
 def loss(config: TrainConfig, y_train: np.ndarray) -> LogitAdjustedLoss:
     return LogitAdjustedLoss(log_prior(y_train).tolist(), config.logit_adjustment, config.label_smoothing)
 
 
 def fit_head(
-    config: TrainConfig, clf: Classifier, backbone: Backbone, d: Data, pre: Preprocessor, state: dict
+    config: TrainConfig,
+    clf: Classifier,
+    backbone: Backbone,
+    d: Data,
+    pre: Preprocessor,
+    targets: np.ndarray,
+    state: dict,
 ) -> None:
     """Phase 1: the new head alone, on features computed once, so phase 2 starts from a sensible head."""
     f_train = backbone_features(backbone.model, d.x_train, pre, config.batch_size)
@@ -212,7 +274,7 @@ def fit_head(
     )
     clf.head.fit(
         f_train,
-        d.y_train,
+        targets,
         batch_size=config.batch_size,
         epochs=config.head_epochs,
         callbacks=[record],
@@ -256,14 +318,16 @@ def restore_classifier(run_dir: Path, state: dict) -> Classifier:
     return Classifier(head=None, logits=logits, full=with_softmax(logits))
 
 
-def fine_tune(config: TrainConfig, clf: Classifier, d: Data, pre: Preprocessor, state: dict) -> None:
+def fine_tune(
+    config: TrainConfig, clf: Classifier, d: Data, pre: Preprocessor, targets: np.ndarray, state: dict
+) -> None:
     """Phase 2: the network on augmented images; every epoch leaves a state `--resume` continues from."""
     done = state["fine_tune_epochs_done"]
     batches = ImageBatches(
         d.x_train,
         pre,
         config.batch_size,
-        d.y_train,
+        targets,
         augment=lambda seed: augmentation(seed, config.augment),
         seed=config.seed,
         epoch=done,
@@ -318,6 +382,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     pre = Preprocessor(spec)
     logger.info(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
     d = load_data(config, pre, resume)
+    targets = training_targets(config, d)
 
     if state["fine_tune_epochs_done"] > 0:
         logger.info(
@@ -327,9 +392,9 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     else:
         state = new_state()  # phase 1 takes minutes: an interrupted one starts again
         clf = build_classifier(backbone.model, config.inner_size, config.dropout)
-        fit_head(config, clf, backbone, d, pre, state)
+        fit_head(config, clf, backbone, d, pre, targets, state)
     if config.fine_tune_epochs > state["fine_tune_epochs_done"]:
-        fine_tune(config, clf, d, pre, state)
+        fine_tune(config, clf, d, pre, targets, state)
     return finish(config, d, pre, state, backbone, time.monotonic() - started)
 
 
@@ -344,12 +409,12 @@ def finish(
     metrics = evaluate(d.y_val, probs, groups=d.val["lesion_id"].to_numpy())
     logger.info(f"best checkpoint {best_path.name}\n{format_report(metrics)}")
 
-    shutil.copyfile(best_path, run_dir / "best.h5")
+    shutil.copyfile(best_path, run_dir / BEST_MODEL_FILE)
     plot_history(state["history"], run_dir / "training_curves.png")
     plot_confusion(metrics, run_dir / "confusion_matrix.png")
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    np.save(run_dir / "val_probabilities.npy", probs)
+    np.save(run_dir / paths.RUN_VAL_PROBABILITIES_FILE, probs)
     epoch_s = sum(h.get("seconds", 0.0) for h in state["history"])
     summary = {
         "best_checkpoint": best_path.name,
@@ -383,8 +448,14 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             f"{config.fine_tune_learning_rate} "
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
             f"decay, EMA {config.ema_momentum}; {config.augment} augmentation; logit-adjusted cross-entropy "
-            f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; best epoch by "
-            "validation balanced accuracy"
+            f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "
+            + (
+                f"targets mixed with the mean probabilities of {len(config.teacher)} teacher model(s) "
+                f"({', '.join(t.name for t in config.teacher)}; weight {config.distill_weight}); "
+                if config.teacher
+                else ""
+            )
+            + "best epoch by validation balanced accuracy"
         ),
     }
 

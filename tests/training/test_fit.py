@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
-from skinlesion.training.fit import ImageBatches, LogitAdjustedLoss, augmentation, log_prior
+from skinlesion.training.fit import (
+    ImageBatches,
+    LogitAdjustedLoss,
+    augmentation,
+    distillation_targets,
+    log_prior,
+)
 
 RNG = np.random.default_rng(0)
 LOGITS = RNG.normal(size=(6, 7)).astype(np.float32)
@@ -56,6 +62,34 @@ def test_the_loss_survives_a_keras_save_round_trip() -> None:
     again = keras.losses.deserialize(json.loads(json.dumps(keras.losses.serialize(loss))))
     assert isinstance(again, LogitAdjustedLoss)
     assert float(again(Y, LOGITS)) == pytest.approx(float(loss(Y, LOGITS)))
+
+
+def test_a_distribution_per_image_is_taken_as_the_target() -> None:
+    """Distillation passes soft targets; a one-hot row gives exactly the integer label's loss."""
+    prior = log_prior(np.repeat(np.arange(7), [30, 50, 100, 10, 100, 600, 10]))
+    loss = LogitAdjustedLoss(prior.tolist(), tau=1.0, label_smoothing=0.1)
+    one_hot = np.eye(7, dtype=np.float32)[Y]
+    assert float(loss(one_hot, LOGITS)) == pytest.approx(float(loss(Y, LOGITS)), rel=1e-6)
+    soft = RNG.dirichlet(np.ones(7), size=len(Y)).astype(np.float32)
+    expected = cross_entropy(LOGITS + prior, soft * 0.9 + 0.1 / 7).mean()
+    assert float(loss(soft, LOGITS)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_distillation_targets_mix_labels_with_the_teacher_in_the_losss_space() -> None:
+    prior = log_prior(np.repeat(np.arange(7), [30, 50, 100, 10, 100, 600, 10]))
+    teacher = RNG.dirichlet(np.ones(7), size=len(Y))
+    np.testing.assert_array_equal(distillation_targets(Y, teacher, prior, 1.0, 0.0), np.eye(7)[Y])
+    targets = distillation_targets(Y, teacher, prior, 1.0, 0.5)
+    np.testing.assert_allclose(targets.sum(axis=1), 1, rtol=1e-6)
+    shifted = teacher * np.exp(prior)  # balanced probabilities times the prior, renormalised
+    expected = 0.5 * np.eye(7)[Y] + 0.5 * shifted / shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(targets, expected, rtol=1e-5)
+    # tau 0 (plain cross-entropy): the teacher's probabilities go in as they are
+    np.testing.assert_allclose(distillation_targets(Y, teacher, prior, 0.0, 1.0), teacher, rtol=1e-5)
+    with pytest.raises(ValueError, match="weight"):
+        distillation_targets(Y, teacher, prior, 1.0, 1.5)
+    with pytest.raises(ValueError, match="shape"):
+        distillation_targets(Y, teacher[:3], prior, 1.0, 0.5)
 
 
 IMAGES = RNG.integers(0, 255, size=(10, 16, 16, 3), dtype=np.uint8)

@@ -129,3 +129,26 @@ def test_a_killed_run_resumes_after_its_last_complete_epoch(tiny_dataset: Path, 
     assert list((tmp_path / "training_state").glob("*.keras")) == [
         tmp_path / "training_state" / "epoch_006.keras"
     ]
+
+
+def test_a_run_distils_a_teacher_run_and_refuses_one_that_saw_its_validation(
+    tiny_run: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    student = tmp_path / "student"
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(student), *TINY_ARGS,
+               "--teacher", str(tiny_run), "--distill-weight", "0.7")  # fmt: skip
+    teacher = np.load(student / "teacher_probabilities.npy")
+    n_train = (pd.read_csv(student / "split.csv")["split"] == "train").sum()
+    assert teacher.shape == (n_train, len(CLASS_CODES)) and np.allclose(teacher.sum(axis=1), 1, atol=1e-5)
+    config = json.loads((student / "config.json").read_text())
+    assert config["teacher"] == [str(tiny_run)] and config["distill_weight"] == 0.7
+    summary = json.loads((student / "training_summary.json").read_text())
+    assert f"1 teacher model(s) ({tiny_run.name}; weight 0.7)" in summary["architecture"]["training"]
+
+    # A split drawn with another seed puts some of the teacher's training images in validation.
+    refused = subprocess.run(
+        [sys.executable, "train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path / "leaky"),
+         *TINY_ARGS, "--seed", "3", "--teacher", str(tiny_run)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "trained on some of this run's validation images" in refused.stderr
