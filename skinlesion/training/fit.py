@@ -17,10 +17,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from scipy.special import softmax
 from tqdm import tqdm
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.training.calibration import logits_from_probabilities
 from skinlesion.training.evaluate import balanced_accuracy
 
 logger = logging.getLogger(__name__)
@@ -86,9 +88,7 @@ def distillation_targets(
     n = len(log_prior)
     if teacher_probs.shape != (len(y), n):
         raise ValueError(f"teacher probabilities of shape {teacher_probs.shape} for {len(y)} images")
-    shifted = np.log(np.clip(teacher_probs, 1e-12, None)) + tau * np.asarray(log_prior)
-    shifted = np.exp(shifted - shifted.max(axis=1, keepdims=True))
-    teacher = shifted / shifted.sum(axis=1, keepdims=True)
+    teacher = softmax(logits_from_probabilities(teacher_probs) + tau * np.asarray(log_prior), axis=1)
     return ((1 - weight) * np.eye(n)[y] + weight * teacher).astype(np.float32)
 
 
