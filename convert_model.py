@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 from skinlesion.model_card import MODEL_VERSION
-from skinlesion.paths import DATA_DIR_ENV, RUN_SPLIT_FILE, default_data_dir
+from skinlesion.paths import DATA_DIR_ENV, RUN_SPLIT_FILE, RUN_SUMMARY_FILE, default_data_dir
 from skinlesion.training.export import ExportConfig, export
-from skinlesion.training.recipe import SUMMARY_FILE
 from skinlesion.training.tflite import QUANTIZATIONS
 
 
@@ -35,7 +34,7 @@ def parse_args() -> argparse.Namespace:
         "--summary",
         type=Path,
         default=None,
-        help=f"the run's {SUMMARY_FILE} (preprocessing, architecture, metrics for the card); "
+        help=f"the run's {RUN_SUMMARY_FILE} (preprocessing, architecture, metrics for the card); "
         "default: beside the model",
     )
     p.add_argument(
@@ -78,7 +77,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # progress bars: stderr
     suffix = ".tflite" if args.quantize == "none" else f"_{args.quantize}.tflite"
     out = args.out or args.model.with_name(args.model.stem + suffix)
-    summary = args.summary or args.model.with_name(SUMMARY_FILE)
+    summary = args.summary or args.model.with_name(RUN_SUMMARY_FILE)
     split = args.split or summary.with_name(RUN_SPLIT_FILE)
     export(
         ExportConfig(

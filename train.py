@@ -11,8 +11,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from skinlesion import paths
 from skinlesion.training.backbone import BACKBONES
-from skinlesion.training.recipe import CONFIG_FILE, TrainConfig, run
+from skinlesion.training.recipe import TrainConfig, run
 
 CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light")}
 
@@ -60,12 +61,11 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # progress bars: stderr
     if args.resume is not None:
-        saved = json.loads((args.resume / CONFIG_FILE).read_text())
+        saved = json.loads((args.resume / paths.RUN_CONFIG_FILE).read_text())
         config = TrainConfig.from_json({**saved, "out_dir": str(args.resume)})
         run(config, resume=True)
         return
-    options = {k: v for k, v in vars(args).items() if k != "resume"}
-    run(TrainConfig(**{**options, "teacher": tuple(options["teacher"])}))
+    run(TrainConfig(**{k: v for k, v in vars(args).items() if k != "resume"}))
 
 
 if __name__ == "__main__":

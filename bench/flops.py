@@ -14,7 +14,6 @@ how far the runtime is from that floor.
 
 import argparse
 import math
-import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,9 +22,9 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from skinlesion.paths import DEFAULT_MODEL_PATH
+from skinlesion.serving.model import INVOKE_WARMUP, median_invoke_ms
 
 TOTAL = "total"
-WARMUP = 5  # invokes before timing starts: the first ones pay for XNNPACK's weight packing
 
 
 def _ops(content: bytes) -> list[tuple[str, list[tuple[int, ...]], list[tuple[int, ...]]]]:
@@ -141,18 +140,6 @@ def invoke_ms(content: bytes, invokes: int = 50) -> float:
     return median_invoke_ms(interpreter, invokes)
 
 
-def median_invoke_ms(interpreter: Interpreter, invokes: int) -> float:
-    """Median ms of `invokes` invokes of an interpreter whose inputs are set, after a warm-up."""
-    for _ in range(WARMUP):
-        interpreter.invoke()
-    times = []
-    for _ in range(invokes):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,7 +160,7 @@ def main() -> None:
         "--invokes",
         type=int,
         default=50,
-        help=f"one-thread invokes timed after {WARMUP} of warm-up, for the median (default: 50)",
+        help=f"one-thread invokes timed after {INVOKE_WARMUP} of warm-up, for the median (default: 50)",
     )
     args = parser.parse_args()
 

@@ -13,10 +13,16 @@ MODELS_DIR = REPO_ROOT / "models"
 # (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the `.tflite` and `.json`.
 DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v2.tflite"
 
-# A `train.py` run folder's split and its best checkpoint's validation probabilities (metadata order),
-# read back by `skinlesion.training.compare` without TensorFlow.
+# What a `train.py` run folder holds. The split and the best checkpoint's validation probabilities
+# (metadata order) are also read back by `skinlesion.training.compare`, without TensorFlow.
+RUN_CONFIG_FILE = "config.json"  # the resolved options, read back by --resume
 RUN_SPLIT_FILE = "split.csv"
+RUN_STATE_FILE = "state.json"  # epoch, schedule position, RNG state, history
+RUN_STATE_DIR = "training_state"  # the model and optimizer state of the last epoch
+RUN_TEACHER_PROBABILITIES_FILE = "teacher_probabilities.npy"
+RUN_BEST_MODEL_FILE = "best.h5"
 RUN_VAL_PROBABILITIES_FILE = "val_probabilities.npy"
+RUN_SUMMARY_FILE = "training_summary.json"  # metrics and preprocessing, turned into the model card
 
 DATA_DIR_ENV = "HAM10000_DIR"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"

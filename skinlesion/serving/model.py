@@ -11,8 +11,11 @@ statistics, (1, d) pooled features (in the graph that conversion fits the score 
 
 import hashlib
 import importlib
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +29,22 @@ RUNTIMES = (
     ("tflite_runtime.interpreter", "Interpreter"),
     ("tensorflow.lite", "Interpreter"),
 )
+
+
+INVOKE_WARMUP = 5  # invokes before timing starts: the first ones pay for XNNPACK's weight packing
+
+
+def median_invoke_ms(interpreter: Any, invokes: int, warmup: int = INVOKE_WARMUP) -> float:
+    """Median milliseconds of `invokes` invokes of an interpreter whose inputs are set, after
+    `warmup` untimed ones: the one timing loop of conversion checks and benchmarks."""
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = []
+    for _ in range(invokes):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 def interpreter_class() -> type:

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import softmax
 from tqdm import tqdm
 
+from skinlesion import paths
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.training.calibration import logits_from_probabilities
@@ -28,7 +29,6 @@ from skinlesion.training.evaluate import balanced_accuracy
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = "skin-lesion-class_{epoch:02d}_{score:.3f}.h5"
-STATE_FILE = "state.json"
 
 
 def log_prior(y: np.ndarray) -> np.ndarray:
@@ -280,10 +280,10 @@ class ValidateAndRecord(keras.callbacks.Callback):
 
 def write_state(run_dir: Path, state: dict) -> None:
     """Atomically: a crash mid-write leaves the previous epoch's state in place."""
-    tmp = run_dir / (STATE_FILE + ".tmp")
+    tmp = run_dir / (paths.RUN_STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, run_dir / STATE_FILE)
+    os.replace(tmp, run_dir / paths.RUN_STATE_FILE)
 
 
 def read_state(run_dir: Path) -> dict:
-    return json.loads((run_dir / STATE_FILE).read_text())
+    return json.loads((run_dir / paths.RUN_STATE_FILE).read_text())

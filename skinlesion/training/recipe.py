@@ -25,7 +25,6 @@ from skinlesion.training import data
 from skinlesion.training.backbone import Backbone, load_backbone
 from skinlesion.training.evaluate import evaluate, format_report, plot_confusion, plot_history
 from skinlesion.training.fit import (
-    STATE_FILE,
     ImageBatches,
     LogitAdjustedLoss,
     ProgressBar,
@@ -46,12 +45,6 @@ from skinlesion.training.model import (
 )
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_FILE = "training_summary.json"
-CONFIG_FILE = "config.json"
-BEST_MODEL_FILE = "best.h5"
-TEACHER_PROBABILITIES_FILE = "teacher_probabilities.npy"
-STATE_DIR = "training_state"
 
 
 def option(default: Any, group: str, help: str) -> Any:
@@ -147,17 +140,19 @@ class TrainConfig:
         Path("runs/train"), "output", "run folder (checkpoints, resumable state, split, metrics, plots)"
     )
 
+    def __post_init__(self) -> None:
+        # JSON (and argparse's nargs) give strings and lists; the config holds Paths and tuples.
+        self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
+        self.split = None if self.split is None else Path(self.split)
+        self.input_size = tuple(self.input_size)
+        self.teacher = tuple(Path(t) for t in self.teacher)
+
     def to_json(self) -> dict[str, Any]:
         values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
         return {**values, "teacher": [str(t) for t in self.teacher]}
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
-        for name in ("data_dir", "out_dir", "split"):
-            if values.get(name) is not None:
-                values[name] = Path(values[name])
-        values["input_size"] = tuple(values["input_size"])
-        values["teacher"] = tuple(Path(t) for t in values.get("teacher", ()))
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
@@ -216,7 +211,7 @@ def teacher_probabilities(config: TrainConfig, d: Data) -> np.ndarray:
     A teacher that trained on any of this run's validation images is refused: its targets would
     carry those images' labels into the student and flatter its validation figures.
     """
-    cached = config.out_dir / TEACHER_PROBABILITIES_FILE
+    cached = config.out_dir / paths.RUN_TEACHER_PROBABILITIES_FILE
     if cached.exists():
         return np.load(cached)
     probs = []
@@ -225,13 +220,13 @@ def teacher_probabilities(config: TrainConfig, d: Data) -> np.ndarray:
         seen = set(teacher_split.loc[teacher_split["split"] == "train", "image_id"])
         if seen & set(d.val["image_id"]):
             raise ValueError(f"teacher {run_dir} trained on some of this run's validation images")
-        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+        summary = json.loads((run_dir / paths.RUN_SUMMARY_FILE).read_text())
         pre = Preprocessor(PreprocessSpec.from_card(summary["preprocessing"]))
         if pre.spec.input_size == config.input_size:
             images = d.x_train  # the same resize: no second decode
         else:
             images = data.load_images(list(d.train["path"]), pre, f"train for {run_dir.name}")
-        model = keras.models.load_model(run_dir / BEST_MODEL_FILE, compile=False)
+        model = keras.models.load_model(run_dir / paths.RUN_BEST_MODEL_FILE, compile=False)
         probs.append(model.predict(ImageBatches(images, pre, config.batch_size), verbose=0))
         logger.info(f"teacher {run_dir}: probabilities on {len(images)} training images")
     mean = np.mean(probs, axis=0)
@@ -314,7 +309,7 @@ def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.nd
 
 def restore_classifier(run_dir: Path, state: dict) -> Classifier:
     """The training model with its optimizer, as saved at the end of the last complete epoch."""
-    logits = keras.models.load_model(run_dir / STATE_DIR / state["training_state"])
+    logits = keras.models.load_model(run_dir / paths.RUN_STATE_DIR / state["training_state"])
     return Classifier(head=None, logits=logits, full=with_softmax(logits))
 
 
@@ -335,7 +330,7 @@ def fine_tune(
     val_batches = ImageBatches(d.x_val, pre, config.batch_size)
     if done == 0:
         compile_for_fine_tuning(config, clf, d.y_train, len(batches))
-    saver = SaveTrainingState(config.out_dir / STATE_DIR)
+    saver = SaveTrainingState(config.out_dir / paths.RUN_STATE_DIR)
     callbacks = [saver]  # the raw weights are saved before the averaged ones are swapped in
     if config.ema_momentum > 0:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
@@ -370,11 +365,11 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     """Train (or continue an interrupted run), evaluate, write the run folder; returns the summary."""
     started = time.monotonic()
     run_dir = config.out_dir
-    if not resume and (run_dir / STATE_FILE).exists():
+    if not resume and (run_dir / paths.RUN_STATE_FILE).exists():
         raise FileExistsError(f"{run_dir} holds a run already: resume it, or choose another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=1))
-    state = read_state(run_dir) if resume and (run_dir / STATE_FILE).exists() else new_state()
+    (run_dir / paths.RUN_CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=1))
+    state = read_state(run_dir) if resume and (run_dir / paths.RUN_STATE_FILE).exists() else new_state()
     keras.utils.set_random_seed(config.seed)
 
     backbone = load_backbone(config.weights, config.input_size, config.backbone)
@@ -409,7 +404,7 @@ def finish(
     metrics = evaluate(d.y_val, probs, groups=d.val["lesion_id"].to_numpy())
     logger.info(f"best checkpoint {best_path.name}\n{format_report(metrics)}")
 
-    shutil.copyfile(best_path, run_dir / BEST_MODEL_FILE)
+    shutil.copyfile(best_path, run_dir / paths.RUN_BEST_MODEL_FILE)
     plot_history(state["history"], run_dir / "training_curves.png")
     plot_confusion(metrics, run_dir / "confusion_matrix.png")
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
@@ -425,7 +420,7 @@ def finish(
         "wall_time_s": {"epochs_total": round(epoch_s, 1), "this_session": round(session_s, 1)},
         "config": config.to_json(),
     }
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    (run_dir / paths.RUN_SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     logger.info(
         f"run folder: {run_dir}  (epochs {epoch_s / 60:.1f} min, this session {session_s / 60:.1f} min)"
     )

@@ -1,11 +1,11 @@
 """Keras model -> TFLite bytes in each quantization mode, and its single-image latency."""
 
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+
+from skinlesion.serving.model import median_invoke_ms
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 
@@ -34,15 +34,9 @@ def keras_to_tflite(
 
 
 def tflite_latency_ms(tflite: bytes, x: np.ndarray, repeats: int = 50, num_threads: int = 2) -> float:
-    """Median batch-1 inference time after a warm-up."""
+    """Median batch-1 inference time of the first image of `x`, after a warm-up."""
     interpreter = Interpreter(model_content=tflite, num_threads=num_threads)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     interpreter.set_tensor(inp["index"], x[:1].astype(inp["dtype"]))
-    interpreter.invoke()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
+    return median_invoke_ms(interpreter, repeats)

@@ -1,0 +1,32 @@
+"""recipe.TrainConfig: the resolved config written into a run folder reads back as the same config."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skinlesion.training.recipe import TrainConfig
+
+
+def test_config_survives_its_json_round_trip(tmp_path: Path) -> None:
+    config = TrainConfig(
+        split=Path("models/x_split.csv"),
+        input_size=(320, 240),
+        teacher=(tmp_path / "a", tmp_path / "b"),
+        out_dir=tmp_path,
+    )
+    back = TrainConfig.from_json(json.loads(json.dumps(config.to_json())))
+    assert back == config
+    assert back.teacher == (tmp_path / "a", tmp_path / "b") and back.input_size == (320, 240)
+
+
+def test_strings_and_lists_become_paths_and_tuples() -> None:
+    config = TrainConfig(data_dir="d", out_dir="o", split="s.csv", input_size=[64, 48], teacher=["t"])
+    assert (config.data_dir, config.out_dir, config.split) == (Path("d"), Path("o"), Path("s.csv"))
+    assert config.input_size == (64, 48) and config.teacher == (Path("t"),)
+    assert TrainConfig().split is None and TrainConfig().teacher == ()
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.from_json({**TrainConfig().to_json(), "learning_rate": 1})
