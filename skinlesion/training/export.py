@@ -140,16 +140,25 @@ def ood_section(
 
 
 def calibration_section(y: np.ndarray, probs: np.ndarray, lesions: np.ndarray, plots: Path) -> dict:
-    """Temperature fitted on half of the validation lesions, judged on the other half."""
+    """Temperature fitted on half of the validation lesions, judged on the other half, and served
+    only if it lowers that half's negative log-likelihood (else 1: the model's own probabilities).
+
+    A temperature that makes unseen lesions' probabilities worse is noise of the fitting half, not
+    a correction; the card keeps what was fitted and how it did either way.
+    """
     fit = calibration.calibration_split(lesions, CALIBRATION_FRACTION, seed=0)
     logits = calibration.logits_from_probabilities(probs)
-    temperature = calibration.fit_temperature(logits[fit], y[fit])
-    report = calibration.calibration_report(y[~fit], probs[~fit], calibrate(probs[~fit], temperature))
+    fitted = calibration.fit_temperature(logits[fit], y[fit])
+    report = calibration.calibration_report(y[~fit], probs[~fit], calibrate(probs[~fit], fitted))
+    helps = report["after"]["negative_log_likelihood"] < report["before"]["negative_log_likelihood"]
     plots.mkdir(parents=True, exist_ok=True)
     calibration.plot_reliability(report, plots / "reliability.png")
     return {
-        "temperature": temperature,
-        "method": "temperature scaling of the logits (log-probabilities): the argmax never changes",
+        "temperature": fitted if helps else 1.0,
+        "fitted_temperature": fitted,
+        "applied": bool(helps),
+        "method": "temperature scaling of the logits (log-probabilities): the argmax never changes; "
+        "applied only if it lowers the held-out half's negative log-likelihood",
         "fitted_on": {"lesions": len(np.unique(lesions[fit])), "images": int(fit.sum())},
         "judged_on": {"lesions": len(np.unique(lesions[~fit])), "images": int((~fit).sum())},
         **{
