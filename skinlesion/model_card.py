@@ -16,7 +16,8 @@ from skinlesion.image.preprocessing import PreprocessSpec
 # Bumped whenever a field that serving reads changes meaning; serving refuses other versions.
 SCHEMA_VERSION = 2
 MODEL_NAME = "skin-lesion-class"
-MODEL_VERSION = "2.1.0"  # the recipe of `train.py`'s defaults; 2.1: the served graph takes uint8 pixels
+# The recipe of `train.py`'s defaults; 2.1: the served graph takes uint8 pixels; 2.2: no label smoothing.
+MODEL_VERSION = "2.2.0"
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "

@@ -130,7 +130,7 @@ def calibration_report(y: np.ndarray, probs_before: np.ndarray, probs_after: np.
     }
 
 
-def plot_reliability(report: dict[str, Any], path: Path) -> None:
+def plot_reliability(report: dict[str, Any], path: Path, after_label: str = "after") -> None:
     """Accuracy against mean confidence per bin, before and after, beside the diagonal of a calibrated model.
 
     Bin counts are drawn faintly behind: a point far from the diagonal matters as much as the
@@ -144,12 +144,13 @@ def plot_reliability(report: dict[str, Any], path: Path) -> None:
     ax.set_zorder(counts_ax.get_zorder() + 1)  # curves above the histogram
     ax.patch.set_visible(False)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    labels = {"before": "before", "after": after_label}
     for side, color, shift in (("before", "tab:red", 0.0), ("after", "tab:blue", 0.5)):
         bins = report[side]["reliability"]
         confidence = np.array(bins["confidence"], dtype=float)  # None (empty bin) -> NaN: not drawn
         accuracy = np.array(bins["accuracy"], dtype=float)
         ece = report[side]["expected_calibration_error"]
-        ax.plot(confidence, accuracy, marker="o", color=color, label=f"{side} (ECE {ece:.3f})")
+        ax.plot(confidence, accuracy, marker="o", color=color, label=f"{labels[side]} (ECE {ece:.3f})")
         counts_ax.bar(
             edges[:-1] + shift * width, bins["count"], width / 2, align="edge", color=color, alpha=0.15
         )
@@ -158,7 +159,7 @@ def plot_reliability(report: dict[str, Any], path: Path) -> None:
         ylim=(0, 1),
         xlabel="mean top-class confidence",
         ylabel="accuracy",
-        title=f"reliability, {report['n_images']} images: ECE {before:.3f} -> {after:.3f}",
+        title=f"reliability, {report['n_images']} held-out images: ECE {before:.3f} -> {after:.3f}",
     )
     counts_ax.set_ylabel("images per bin")
     ax.legend(loc="upper left")

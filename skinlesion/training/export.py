@@ -152,7 +152,8 @@ def calibration_section(y: np.ndarray, probs: np.ndarray, lesions: np.ndarray, p
     report = calibration.calibration_report(y[~fit], probs[~fit], calibrate(probs[~fit], fitted))
     helps = report["after"]["negative_log_likelihood"] < report["before"]["negative_log_likelihood"]
     plots.mkdir(parents=True, exist_ok=True)
-    calibration.plot_reliability(report, plots / "reliability.png")
+    label = f"temperature {fitted:.2f}" + ("" if helps else ", not applied")
+    calibration.plot_reliability(report, plots / "reliability.png", after_label=label)
     return {
         "temperature": fitted if helps else 1.0,
         "fitted_temperature": fitted,
