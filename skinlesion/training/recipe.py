@@ -153,8 +153,8 @@ class TrainConfig:
         self.teacher = tuple(Path(t) for t in self.teacher)
 
     def to_json(self) -> dict[str, Any]:
-        values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        return {**values, "teacher": [str(t) for t in self.teacher]}
+        """JSON values: Paths (also inside tuples) as strings, tuples as lists."""
+        return json.loads(json.dumps(asdict(self), default=str))
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
