@@ -121,11 +121,43 @@ def augmentation(seed: int, strength: str = "strong") -> keras.Sequential:
     return keras.Sequential(layers, name="augmentation")
 
 
+def mix_batch(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, mixup_alpha: float, cutmix_alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup or CutMix on one batch (one of the two, evenly, when both alphas are set).
+
+    Each image is blended with (mixup) or has a box pasted from (CutMix) another image of the
+    batch, and its target distribution is mixed in the same proportion; for CutMix that is the
+    box's actual share of the pixels. The share comes from Beta(alpha, alpha). Against
+    overfitting: a model cannot memorise a training image it never sees twice the same.
+    `y`: labels (N,) or distributions (N, classes); the result is always distributions.
+    """
+    n = len(CLASS_CODES)
+    target = np.eye(n, dtype=np.float32)[y] if y.ndim == 1 else y.astype(np.float32)
+    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or rng.random() < 0.5)
+    alpha = cutmix_alpha if use_cutmix else mixup_alpha
+    if alpha <= 0:
+        return x, target
+    share = float(rng.beta(alpha, alpha))
+    partner = rng.permutation(len(x))
+    if use_cutmix:
+        height, width = x.shape[1:3]
+        box_h, box_w = round(height * math.sqrt(1 - share)), round(width * math.sqrt(1 - share))
+        top, left = rng.integers(0, height - box_h + 1), rng.integers(0, width - box_w + 1)
+        x = x.copy()
+        x[:, top : top + box_h, left : left + box_w] = x[partner, top : top + box_h, left : left + box_w]
+        share = 1 - box_h * box_w / (height * width)
+    else:
+        x = share * x + (1 - share) * x[partner]
+    return x, share * target + (1 - share) * target[partner]
+
+
 class ImageBatches(keras.utils.PyDataset):
     """uint8 images -> (augmented) preprocessed float batches, with optional labels.
 
-    With `augment` set (training), epoch `e` is shuffled and augmented from seed (seed, e);
-    `epoch` counts the epochs drawn so far and is set by a resumed run.
+    With `augment` set (training), epoch `e` is shuffled and augmented from seed (seed, e),
+    and with a mixup or CutMix alpha, each batch is then mixed (`mix_batch`) from seed
+    (seed, e, batch); `epoch` counts the epochs drawn so far and is set by a resumed run.
     """
 
     def __init__(
@@ -137,10 +169,13 @@ class ImageBatches(keras.utils.PyDataset):
         augment: Callable[[int], keras.Sequential] | None = None,
         seed: int = 0,
         epoch: int = 0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
     ) -> None:
         super().__init__()
         self.images, self.preprocessor, self.batch_size = images, preprocessor, batch_size
         self.y, self.augment, self.seed, self.epoch = y, augment, seed, epoch
+        self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
         self.order = np.arange(len(images))
         self._layers: keras.Sequential | None = None
         self._drawn_for: int | None = None
@@ -163,10 +198,14 @@ class ImageBatches(keras.utils.PyDataset):
             self._draw_epoch()
         idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = self.images[idx].astype(np.float32)
+        y = None if self.y is None else self.y[idx]
         if self._layers is not None:
             x = np.clip(keras.ops.convert_to_numpy(self._layers(x, training=True)), 0, 255)
+            if y is not None and (self.mixup_alpha > 0 or self.cutmix_alpha > 0):
+                rng = np.random.default_rng((self.seed, self.epoch, index))
+                x, y = mix_batch(x, y, rng, self.mixup_alpha, self.cutmix_alpha)
         x = self.preprocessor.preprocess(x)
-        return (x,) if self.y is None else (x, self.y[idx])
+        return (x,) if y is None else (x, y)
 
 
 def backbone_features(

@@ -131,6 +131,18 @@ class TrainConfig:
         "towards the rarest classes (0.1 made df the answer for a fifth of the nevi)",
     )
     augment: str = option("strong", "loss and augmentation", "augmentation: 'strong' or 'light' (v1)")
+    mixup_alpha: float = option(
+        0.0,
+        "loss and augmentation",
+        "mixup in fine-tuning: each image blended with another of its batch, the share drawn from "
+        "Beta(alpha, alpha), the targets mixed alike (0.2-0.4 usual); 0: off",
+    )
+    cutmix_alpha: float = option(
+        0.0,
+        "loss and augmentation",
+        "CutMix in fine-tuning: a box from another image of the batch pasted in, the targets mixed by its "
+        "area (1.0 usual); 0: off; with --mixup-alpha too, each batch takes one of the two",
+    )
     teacher: tuple[Path, ...] = option(
         (),
         "loss and augmentation",
@@ -331,6 +343,8 @@ def fine_tune(
         augment=lambda seed: augmentation(seed, config.augment),
         seed=config.seed,
         epoch=done,
+        mixup_alpha=config.mixup_alpha,
+        cutmix_alpha=config.cutmix_alpha,
     )
     val_batches = ImageBatches(d.x_val, pre, config.batch_size)
     if done == 0:
@@ -447,7 +461,9 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             f"{'trained' if config.train_batchnorm else 'frozen'}), {config.fine_tune_epochs} epochs, AdamW "
             f"{config.fine_tune_learning_rate} "
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
-            f"decay, EMA {config.ema_momentum}; {config.augment} augmentation; logit-adjusted cross-entropy "
+            f"decay, EMA {config.ema_momentum}; {config.augment} augmentation"
+            + _mixing(config)
+            + "; logit-adjusted cross-entropy "
             f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "
             + (
                 f"targets mixed with the mean probabilities of {len(config.teacher)} teacher model(s) "
@@ -458,6 +474,15 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             + "best epoch by validation balanced accuracy"
         ),
     }
+
+
+def _mixing(config: TrainConfig) -> str:
+    on = [
+        f"{name} alpha {alpha}"
+        for name, alpha in (("mixup", config.mixup_alpha), ("CutMix", config.cutmix_alpha))
+        if alpha > 0
+    ]
+    return f" with {' or '.join(on)}" if on else ""
 
 
 def _data_description(config: TrainConfig, d: Data) -> dict:

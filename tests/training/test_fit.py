@@ -1,4 +1,4 @@
-"""The loss, the epoch-seeded batches and the class prior that phase 1 and phase 2 share."""
+"""The loss, the epoch-seeded batches, mixup/CutMix and the class prior that the phases share."""
 
 import json
 
@@ -13,6 +13,7 @@ from skinlesion.training.fit import (
     augmentation,
     distillation_targets,
     log_prior,
+    mix_batch,
 )
 
 RNG = np.random.default_rng(0)
@@ -95,17 +96,26 @@ def test_distillation_targets_mix_labels_with_the_teacher_in_the_losss_space() -
 IMAGES = RNG.integers(0, 255, size=(10, 16, 16, 3), dtype=np.uint8)
 
 
-def batches(epoch: int) -> ImageBatches:
+def batches(epoch: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0) -> ImageBatches:
     pre = Preprocessor(PreprocessSpec(input_size=(16, 16), scaling="none"))
     return ImageBatches(
-        IMAGES, pre, 4, np.arange(10) % 7, augment=lambda s: augmentation(s, "strong"), seed=3, epoch=epoch
+        IMAGES,
+        pre,
+        4,
+        np.arange(10) % 7,
+        augment=lambda s: augmentation(s, "strong"),
+        seed=3,
+        epoch=epoch,
+        mixup_alpha=mixup_alpha,
+        cutmix_alpha=cutmix_alpha,
     )
 
 
-def test_an_epoch_is_drawn_from_the_seed_and_its_number_alone() -> None:
+@pytest.mark.parametrize("alphas", [(0.0, 0.0), (0.4, 1.0)], ids=["plain", "mixup-or-cutmix"])
+def test_an_epoch_is_drawn_from_the_seed_and_its_number_alone(alphas: tuple[float, float]) -> None:
     """A resumed run (set to epoch 2) sees exactly what an uninterrupted run sees in its third epoch."""
-    fresh = batches(epoch=0)
-    resumed = batches(epoch=2)
+    fresh = batches(0, *alphas)
+    resumed = batches(2, *alphas)
     first = fresh[0]
     fresh.on_epoch_end()
     fresh.on_epoch_end()
@@ -122,3 +132,52 @@ def test_augmentation_keeps_shape_and_range() -> None:
         assert not np.allclose(out, x)
     with pytest.raises(ValueError, match="strong"):
         augmentation(0, "extreme")
+
+
+def constant_images(labels: np.ndarray) -> np.ndarray:
+    """Image i is flat at 10 x its label, so a mixed image's mean reveals its true mixture."""
+    return np.broadcast_to(10.0 * labels[:, None, None, None], (len(labels), 12, 16, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mixup_alpha, cutmix_alpha", [(0.4, 0.0), (0.0, 1.0)], ids=["mixup", "cutmix"])
+def test_a_mixed_image_holds_its_classes_in_the_shares_of_its_target(
+    mixup_alpha: float, cutmix_alpha: float
+) -> None:
+    labels = np.arange(7)
+    mixed_any = False
+    for seed in range(20):
+        x, target = mix_batch(
+            constant_images(labels), labels, np.random.default_rng(seed), mixup_alpha, cutmix_alpha
+        )
+        assert x.shape == (7, 12, 16, 3) and target.shape == (7, 7)
+        np.testing.assert_allclose(target.sum(axis=1), 1.0, rtol=1e-6)
+        np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), target @ (10.0 * labels), rtol=1e-5)
+        mixed_any |= bool((target.max(axis=1) < 0.999).any())
+        if cutmix_alpha > 0:  # pasted, not blended: every pixel is one of the two images' values
+            assert np.isin(x, 10.0 * labels).all()
+    assert mixed_any
+
+
+def test_both_alphas_take_mixup_on_some_batches_and_cutmix_on_others() -> None:
+    labels = np.arange(7)
+    kinds = set()
+    for seed in range(20):
+        x, target = mix_batch(constant_images(labels), labels, np.random.default_rng(seed), 0.4, 1.0)
+        if (target.max(axis=1) < 0.999).any():
+            kinds.add("cutmix" if np.isin(x, 10.0 * labels).all() else "mixup")
+    assert kinds == {"mixup", "cutmix"}
+
+
+def test_mixing_keeps_teacher_distributions_normalised() -> None:
+    soft = np.full((4, 7), 1 / 7, dtype=np.float32)
+    soft[:, 0] += 0.3
+    soft /= soft.sum(axis=1, keepdims=True)
+    _, target = mix_batch(constant_images(np.zeros(4, int)), soft, np.random.default_rng(0), 0.4, 0.0)
+    np.testing.assert_allclose(target.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_training_batches_carry_mixed_targets_only_when_asked() -> None:
+    assert batches(0)[0][1].shape == (4,)
+    x, y = batches(0, mixup_alpha=0.4)[0]
+    assert x.shape == (4, 16, 16, 3) and y.shape == (4, 7)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
