@@ -163,6 +163,8 @@ class TrainConfig:
         self.split = None if self.split is None else Path(self.split)
         self.input_size = tuple(self.input_size)
         self.teacher = tuple(Path(t) for t in self.teacher)
+        if min(self.mixup_alpha, self.cutmix_alpha) < 0:
+            raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
 
     def to_json(self) -> dict[str, Any]:
         """JSON values: Paths (also inside tuples) as strings, tuples as lists."""

@@ -30,3 +30,9 @@ def test_strings_and_lists_become_paths_and_tuples() -> None:
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown config keys"):
         TrainConfig.from_json({**TrainConfig().to_json(), "learning_rate": 1})
+
+
+@pytest.mark.parametrize("option", ["mixup_alpha", "cutmix_alpha"])
+def test_a_negative_mixing_alpha_is_refused_before_any_work(option: str) -> None:
+    with pytest.raises(ValueError, match="must be >= 0"):
+        TrainConfig(**{option: -0.2})
