@@ -92,12 +92,17 @@ def distillation_targets(
     return ((1 - weight) * np.eye(n)[y] + weight * teacher).astype(np.float32)
 
 
-def augmentation(seed: int, strength: str = "strong") -> keras.Sequential:
+def augmentation(seed: int, strength: str = "strong", sharpness: float = 0.0) -> keras.Sequential:
     """Dermoscopy has no up or left: any flip or rotation; then scale, shift and colour jitter.
 
     "strong" adds random-resized-crop-like zoom and translation and a saturation jitter
-    (dermatoscopes and cameras differ in colour); "light" is v1's augmentation.
+    (dermatoscopes and cameras differ in colour); "light" is v1's augmentation. `sharpness` > 0
+    blurs or sharpens each image by up to that share of Keras' sharpness range (0.5: from a
+    full 3x3 blur to twice the edge contrast): a sharp 600x450 photo resized to the input
+    looks crisper than the 200x150 copies the model learns from, and focus differs by clinic.
     """
+    if not 0.0 <= sharpness <= 0.5:
+        raise ValueError(f"sharpness jitter must be in [0, 0.5], got {sharpness}")
     layers = [
         keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
         keras.layers.RandomRotation(0.5, fill_mode="reflect", seed=seed + 1),
@@ -118,6 +123,10 @@ def augmentation(seed: int, strength: str = "strong") -> keras.Sequential:
         ]
     else:
         raise ValueError(f"augmentation strength must be 'light' or 'strong', got {strength!r}")
+    if sharpness > 0:
+        layers.append(
+            keras.layers.RandomSharpness((0.5 - sharpness, 0.5 + sharpness), value_range=(0, 255), seed=seed + 7)
+        )
     return keras.Sequential(layers, name="augmentation")
 
 

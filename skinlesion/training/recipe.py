@@ -131,6 +131,13 @@ class TrainConfig:
         "towards the rarest classes (0.1 made df the answer for a fifth of the nevi)",
     )
     augment: str = option("strong", "loss and augmentation", "augmentation: 'strong' or 'light' (v1)")
+    sharpness_jitter: float = option(
+        0.0,
+        "loss and augmentation",
+        "blur or sharpen each fine-tuning image by up to this share of Keras' sharpness range "
+        "(0.25: from half a 3x3 blur to 1.5x the edge contrast; 0.5 at most), for sharp photos and "
+        "other clinics' focus; 0: off",
+    )
     mixup_alpha: float = option(
         0.0,
         "loss and augmentation",
@@ -165,6 +172,7 @@ class TrainConfig:
         self.teacher = tuple(Path(t) for t in self.teacher)
         if min(self.mixup_alpha, self.cutmix_alpha) < 0:
             raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
+        augmentation(0, self.augment, self.sharpness_jitter)  # refuses a bad value before phase 1's minutes
 
     def to_json(self) -> dict[str, Any]:
         """JSON values: Paths (also inside tuples) as strings, tuples as lists."""
@@ -342,7 +350,7 @@ def fine_tune(
         pre,
         config.batch_size,
         targets,
-        augment=lambda seed: augmentation(seed, config.augment),
+        augment=lambda seed: augmentation(seed, config.augment, config.sharpness_jitter),
         seed=config.seed,
         epoch=done,
         mixup_alpha=config.mixup_alpha,
@@ -464,6 +472,7 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             f"{config.fine_tune_learning_rate} "
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
             f"decay, EMA {config.ema_momentum}; {config.augment} augmentation"
+            + (f", sharpness jitter {config.sharpness_jitter}" if config.sharpness_jitter > 0 else "")
             + _mixing(config)
             + "; logit-adjusted cross-entropy "
             f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "

@@ -134,6 +134,22 @@ def test_augmentation_keeps_shape_and_range() -> None:
         augmentation(0, "extreme")
 
 
+def test_sharpness_jitter_blurs_and_sharpens_within_its_range() -> None:
+    """Across a batch, a step edge comes out softer in some images and crisper (overshooting)
+    in others; the augmentation adds the layer only when asked and refuses a share above 0.5."""
+    x = np.zeros((32, 24, 24, 3), np.float32)
+    x[:, :, 12:] = 200.0  # a vertical step edge, left of it 0
+    out = keras.ops.convert_to_numpy(
+        keras.layers.RandomSharpness((0.25, 0.75), value_range=(0, 255), seed=3)(x, training=True)
+    )
+    just_right = out[:, 6, 12, 0]  # 200 in the input: a blur lowers it, sharpening overshoots
+    assert (just_right < 199).any() and (just_right > 201).any()
+    assert len(augmentation(0, "strong", 0.25).layers) == len(augmentation(0, "strong").layers) + 1
+    for bad in (-0.1, 0.6):
+        with pytest.raises(ValueError, match="sharpness"):
+            augmentation(0, "strong", bad)
+
+
 def constant_images(labels: np.ndarray) -> np.ndarray:
     """Image i is flat at 10 x its label, so a mixed image's mean reveals its true mixture."""
     return np.broadcast_to(10.0 * labels[:, None, None, None], (len(labels), 12, 16, 3)).astype(np.float32)
