@@ -125,7 +125,9 @@ def augmentation(seed: int, strength: str = "strong", sharpness: float = 0.0) ->
         raise ValueError(f"augmentation strength must be 'light' or 'strong', got {strength!r}")
     if sharpness > 0:
         layers.append(
-            keras.layers.RandomSharpness((0.5 - sharpness, 0.5 + sharpness), value_range=(0, 255), seed=seed + 7)
+            keras.layers.RandomSharpness(
+                (0.5 - sharpness, 0.5 + sharpness), value_range=(0, 255), seed=seed + 7
+            )
         )
     return keras.Sequential(layers, name="augmentation")
 
