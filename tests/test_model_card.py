@@ -11,7 +11,7 @@ from skinlesion.model_card import SCHEMA_VERSION, ModelCard, card_path, new_card
 
 
 def test_a_written_card_reads_back_whole(tmp_path: Path) -> None:
-    spec = PreprocessSpec(input_size=(256, 192), scaling="lite")
+    spec = PreprocessSpec(input_size=(256, 192), scaling="lite", source_size=(200, 150))
     card = new_card(spec, "1.2.3", validation_metrics={"balanced_accuracy": 0.7})
     path = card_path(tmp_path / "m.tflite")
     card.write(path)

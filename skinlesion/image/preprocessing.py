@@ -53,15 +53,19 @@ class PreprocessSpec:
     input_size: tuple[int, int] = (224, 224)  # (width, height)
     resize: str = "bilinear"
     scaling: str = "torch"
+    # The size of the images the model learnt from (HAM10000's copies: 200x150), when they share one.
+    # A larger photo is first reduced to it, so a sharp 600x450 clinic photo reaches the model with
+    # the detail of a training image rather than three times more (docs/results.md).
+    source_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.resize not in RESAMPLING:
             raise ValueError(f"unknown resize filter {self.resize!r}; one of {sorted(RESAMPLING)}")
         if self.scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {self.scaling!r}; one of {sorted(SCALINGS)}")
-        width, height = self.input_size
-        if width < 1 or height < 1:
-            raise ValueError(f"input size must be positive, got {self.input_size}")
+        for name, size in (("input", self.input_size), ("source", self.source_size or (1, 1))):
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError(f"{name} size must be two positive integers (width, height), got {size}")
 
     @property
     def decode_size(self) -> tuple[int, int]:
@@ -79,13 +83,33 @@ class PreprocessSpec:
         offset = scale_fn(np.zeros((1, 3), np.float64))[0]
         return scale_fn(np.ones((1, 3), np.float64))[0] - offset, offset
 
+    def reduces(self, size: tuple[int, int]) -> bool:
+        """Whether an image of this size is first reduced to `source_size`: only when it is at least
+        as large both ways (a smaller or narrower image keeps every pixel it has)."""
+        if self.source_size is None or tuple(size) == self.source_size:
+            return False
+        return size[0] >= self.source_size[0] and size[1] >= self.source_size[1]
+
     def to_card(self) -> dict[str, Any]:
-        return {"input_size": list(self.input_size), "resize": self.resize, "scaling": self.scaling}
+        card: dict[str, Any] = {
+            "input_size": list(self.input_size),
+            "resize": self.resize,
+            "scaling": self.scaling,
+        }
+        if self.source_size is not None:
+            card["source_size"] = list(self.source_size)
+        return card
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> "PreprocessSpec":
         width, height = card["input_size"]
-        return cls(input_size=(int(width), int(height)), resize=card["resize"], scaling=card["scaling"])
+        source = card.get("source_size")  # absent in cards written before it existed: no reduction
+        return cls(
+            input_size=(int(width), int(height)),
+            resize=card["resize"],
+            scaling=card["scaling"],
+            source_size=None if source is None else (int(source[0]), int(source[1])),
+        )
 
 
 class Preprocessor(BasePreprocessor):
@@ -98,6 +122,8 @@ class Preprocessor(BasePreprocessor):
     def resize_image(self, img: Image.Image) -> Image.Image:
         if img.mode != "RGB":
             img = img.convert("RGB")
+        if self.spec.reduces(img.size):
+            img = img.resize(self.spec.source_size, RESAMPLING[self.spec.resize])
         return img.resize(self.spec.input_size, RESAMPLING[self.spec.resize])
 
     def resized_array(self, img: Image.Image) -> np.ndarray:

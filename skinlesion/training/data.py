@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
 from skinlesion.classes import CLASS_CODES
-from skinlesion.image.decode import decode_image
+from skinlesion.image.decode import ORIENTATION_TAG, TRANSPOSING_ORIENTATIONS, decode_image
 from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.serving.config import Settings
 
@@ -91,6 +92,23 @@ def labels(dx: pd.Series) -> np.ndarray:
 def load_image(path: Path, preprocessor: Preprocessor) -> np.ndarray:
     """One file as the resized uint8 HxWx3 array: the serving side's decode (and pixel limit) and resize."""
     return preprocessor.resized_array(decode_image(Path(path).read_bytes(), Settings.max_pixels))
+
+
+def common_image_size(paths: list[Path]) -> tuple[int, int] | None:
+    """The (width, height) that every image shows, read from the file headers; None if they differ.
+
+    For the model card's `source_size`: the detail level the model learnt, which a larger photo is
+    reduced to before it is served (HAM10000's copies here are all 200x150)."""
+    sizes = set()
+    for path in paths:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.getexif().get(ORIENTATION_TAG) in TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
+        sizes.add((width, height))
+        if len(sizes) > 1:
+            return None
+    return sizes.pop() if sizes else None
 
 
 def load_images(paths: list[Path], preprocessor: Preprocessor, desc: str = "images") -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Every figure is measured on the converted file, as served, on the recorded split's images:
 1. the out-of-distribution score is fitted on the training images' pooled features;
-2. the serving graph (probabilities, CAM, score) is converted and checked against Keras;
+2. the serving graph (probabilities, CAM, score) is converted and checked against Keras; the card's
+   preprocessing gains the training images' size (`source_size`), which larger photos are reduced to;
 3. a temperature is fitted on half of the validation lesions and judged on the other half;
 4. the alert thresholds and the flag's threshold are chosen on the validation images, and the
    flag is measured on photos and generated non-images.
@@ -10,7 +11,7 @@ Every figure is measured on the converted file, as served, on the recorded split
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -173,10 +174,12 @@ def calibration_section(y: np.ndarray, probs: np.ndarray, lesions: np.ndarray, p
 def export(config: ExportConfig) -> ModelCard:
     """Convert, check against Keras on validation images, measure the answers, write `.tflite` + card."""
     summary = json.loads(config.summary.read_text())
-    spec = PreprocessSpec.from_card(summary["preprocessing"])
+    meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
+    source_size = data.common_image_size(list(meta.loc[meta["split"] == "train", "path"]))
+    spec = replace(PreprocessSpec.from_card(summary["preprocessing"]), source_size=source_size)
+    logger.info(f"training images' common size (the card's source_size): {source_size}")
     layer = summary["architecture"]["feature_map_layer"]
     model = keras.models.load_model(config.model, compile=False)
-    meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
     x_val, y_val, lesions = _images(meta, "val", config.check_images, spec, seed=0)
     representative = None
     if config.quantize == "int8":

@@ -2,11 +2,15 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.image.decode import ORIENTATION_TAG
 from skinlesion.training.data import (
+    common_image_size,
     labels,
     lesion_split,
     load_metadata,
@@ -62,6 +66,21 @@ def test_a_subsample_takes_whole_lesions_of_every_class(tiny_dataset: Path) -> N
     assert (subset.groupby("lesion_id").size() == 2).all(), "a lesion must keep all its images"
     assert subset.equals(subsample_lesions(meta, per_class=3, seed=0))
     assert len(subsample_lesions(meta, per_class=100, seed=0)) == len(meta)
+
+
+def test_the_common_image_size_is_the_displayed_size_all_images_share(tmp_path: Path) -> None:
+    def jpeg(name: str, size: tuple[int, int], orientation: int | None = None) -> Path:
+        exif = Image.Exif()
+        if orientation:
+            exif[ORIENTATION_TAG] = orientation
+        path = tmp_path / name
+        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(path, exif=exif)
+        return path
+
+    same = [jpeg("a.jpg", (40, 30)), jpeg("b.jpg", (40, 30)), jpeg("turned.jpg", (30, 40), orientation=6)]
+    assert common_image_size(same) == (40, 30)  # a quarter-turned file shows 40x30 too
+    assert common_image_size([*same, jpeg("c.jpg", (60, 45))]) is None
+    assert common_image_size([]) is None
 
 
 def test_labels_follow_the_model_output_order() -> None:

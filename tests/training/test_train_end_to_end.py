@@ -76,7 +76,12 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
     assert out.ood_score >= 0 and out.cam is None and not model.explains
     card = json.loads(tiny_tflite.with_suffix(".json").read_text())
     assert [c["code"] for c in card["classes"]] == list(CLASS_CODES)
-    assert card["preprocessing"] == {"input_size": [32, 32], "resize": "bilinear", "scaling": "torch"}
+    assert card["preprocessing"] == {
+        "input_size": [32, 32],
+        "resize": "bilinear",
+        "scaling": "torch",
+        "source_size": [40, 30],
+    }  # the tiny dataset's images are 40x30
     assert card["calibration"]["temperature"] > 0 and card["calibration"]["fitted_on"]["lesions"] > 0
     assert set(card["alerts"]) == {"melanoma", "malignant"}
     assert (

@@ -1,0 +1,123 @@
+"""Whether a sharp full-size photo gets the answer its 200x150 training copy gets, with and without
+the reduction to the card's `source_size` (`PreprocessSpec.reduces`).
+
+Why: the model learnt from HAM10000 copies downscaled to 200x150; a clinic sends the 600x450
+original, which, resized straight to the input size, carries about three times the detail the
+model ever saw. The 124 full-size HAM10000 images have their copies in the training folder, so
+each image can go through the served path (`Service.classify`, one thread) three ways: the copy,
+the original reduced to the source size first (as served), and the original resized directly.
+Agreement with the copy says how far the validated figures carry over to full-size photos; the
+out-of-distribution flag says whether the photo still looks like the images the model knows.
+Prints figures; asserts none.
+
+  python -m bench.source_detail [--full DIR] [--copies DIR] [--model PATH] [--source-size WxH]
+"""
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image
+
+from bench.draft_decode import summarize
+from skinlesion.image.decode import decode_image
+from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.paths import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
+from skinlesion.serving.config import Settings
+from skinlesion.serving.handler import Service
+
+DEFAULT_FULL = SHARED_DATA_DIR / "ham10000-fullres" / "images"
+DEFAULT_COPIES = SHARED_DATA_DIR / "ham10000" / "images"
+
+
+def size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+def resize_ms(preprocessor: Preprocessor, images: list[Image.Image], repeats: int = 5) -> float:
+    """Median milliseconds of the resize to the model's input, over images and repeats."""
+    timings = []
+    for image in images:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            preprocessor.resized_array(image)
+            timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--full", type=Path, default=DEFAULT_FULL, help=f"full-size JPEGs (default: {DEFAULT_FULL})"
+    )
+    parser.add_argument(
+        "--copies",
+        type=Path,
+        default=DEFAULT_COPIES,
+        help=f"the training copies, same file names (default: {DEFAULT_COPIES})",
+    )
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_PATH, help=f"the .tflite (default: {DEFAULT_MODEL_PATH})"
+    )
+    parser.add_argument(
+        "--source-size",
+        type=size,
+        default=None,
+        help="WxH to reduce to, for a card written without one (default: the card's source_size)",
+    )
+    args = parser.parse_args()
+
+    pairs = [
+        (p, args.copies / p.name) for p in sorted(args.full.glob("*.jpg")) if (args.copies / p.name).exists()
+    ]
+    if not pairs:
+        parser.error(f"no JPEG in {args.full} has a copy of the same name in {args.copies}")
+    service = Service(Settings(model_path=args.model, num_threads=1))
+    spec = service.preprocessor.spec
+    source = args.source_size or spec.source_size
+    if source is None:
+        parser.error(f"{args.model}'s card has no source_size: give --source-size")
+    reduced, direct = (
+        Preprocessor(replace(spec, source_size=source)),
+        Preprocessor(replace(spec, source_size=None)),
+    )
+
+    def decode(path: Path) -> Image.Image:
+        return decode_image(path.read_bytes(), Settings.max_pixels, min_size=spec.decode_size)
+
+    full_images, copies = [decode(full) for full, _ in pairs], [decode(copy) for _, copy in pairs]
+    ways = (
+        ("training copy", direct, copies),
+        ("full size, reduced first", reduced, full_images),
+        ("full size, resized directly", direct, full_images),
+    )
+    answers = {}
+    for way, preprocessor, images in ways:
+        service.preprocessor = preprocessor
+        answers[way] = [service.classify(image, None) for image in images]
+
+    (width, height), (full_w, full_h), (copy_w, copy_h) = spec.input_size, full_images[0].size, copies[0].size
+    print(
+        f"model   {args.model.name}, input {width}x{height}, source size {source[0]}x{source[1]}, one thread"
+    )
+    print(f"images  {len(pairs)} full-size JPEGs ({full_w}x{full_h} first), copies ({copy_w}x{copy_h} first)")
+    copy_probabilities = [a["probabilities"] for a in answers["training copy"]]
+    header = ("top-1 = copy", "median change", "max change", "flagged", "resize ms")
+    print(f"{'way':30s}" + "".join(f"{h:>14s}" for h in header))
+    for way, preprocessor, images in ways:
+        figures = summarize(copy_probabilities, [a["probabilities"] for a in answers[way]])
+        flagged = sum(a["out_of_distribution"]["flag"] for a in answers[way]) / len(images)
+        print(
+            f"{way:30s}{figures['top1_agreement']:>14.1%}{figures['median_abs_diff']:>14.3f}"
+            f"{figures['max_abs_diff']:>14.3f}{flagged:>14.1%}{resize_ms(preprocessor, images):>14.2f}"
+        )
+    print("change: each image's largest class-probability change against its copy's answer (as served)")
+
+
+if __name__ == "__main__":
+    main()
