@@ -7,23 +7,26 @@ model ever saw. The 124 full-size HAM10000 images have their copies in the train
 each image can go through the served path (`Service.classify`, one thread) three ways: the copy,
 the original reduced to the source size first (as served), and the original resized directly.
 Agreement with the copy says how far the validated figures carry over to full-size photos; the
-out-of-distribution flag says whether the photo still looks like the images the model knows.
+out-of-distribution flag says whether the photo still looks like the images the model knows. Two
+more rows give the yardstick: the copy re-encoded once more, and blurred by half a pixel.
 Prints figures; asserts none.
 
   python -m bench.source_detail [--full DIR] [--copies DIR] [--model PATH] [--source-size WxH]
 """
 
 import argparse
+import io
 import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageFilter
 
 from bench.draft_decode import summarize
 from skinlesion.image.decode import decode_image
-from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.image.preprocessing import RESAMPLING, Preprocessor
 from skinlesion.paths import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service
@@ -46,6 +49,13 @@ def resize_ms(preprocessor: Preprocessor, images: list[Image.Image], repeats: in
             preprocessor.resized_array(image)
             timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
+
+
+def reencoded(image: Image.Image, quality: int) -> Image.Image:
+    """The image through one more JPEG encode and decode: a change a clinician would call the same image."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(buffer).convert("RGB")
 
 
 def main() -> None:
@@ -95,6 +105,12 @@ def main() -> None:
         ("training copy", direct, copies),
         ("full size, reduced first", reduced, full_images),
         ("full size, resized directly", direct, full_images),
+        ("copy re-encoded, JPEG q90", direct, [reencoded(copy, 90) for copy in copies]),
+        (
+            "copy blurred, Gaussian 0.5 px",
+            direct,
+            [copy.filter(ImageFilter.GaussianBlur(0.5)) for copy in copies],
+        ),
     )
     answers = {}
     for way, preprocessor, images in ways:
@@ -106,6 +122,12 @@ def main() -> None:
         f"model   {args.model.name}, input {width}x{height}, source size {source[0]}x{source[1]}, one thread"
     )
     print(f"images  {len(pairs)} full-size JPEGs ({full_w}x{full_h} first), copies ({copy_w}x{copy_h} first)")
+    filter_ = RESAMPLING[spec.resize]
+    grey_levels = np.mean(
+        [np.abs(np.asarray(full.resize(copy.size, filter_), np.float32) - np.asarray(copy, np.float32)).mean()
+         for full, copy in zip(full_images, copies, strict=True)]
+    )  # fmt: skip
+    print(f"reduced to its copy's size, a full-size image is off the copy by {grey_levels:.1f} grey levels")
     copy_probabilities = [a["probabilities"] for a in answers["training copy"]]
     header = ("top-1 = copy", "median change", "max change", "flagged", "resize ms")
     print(f"{'way':30s}" + "".join(f"{h:>14s}" for h in header))

@@ -27,6 +27,7 @@ def test_card_matches_the_serving_contract() -> None:
     assert model.predict(np.zeros((1, *card.preprocessing.input_size[::-1], 3), np.uint8)).shape == (1, 7)
     assert (MODELS / CARD["training_data"]["split_file"]).is_file()
     assert CARD["conversion_check"]["top1_agreement"] >= 0.999
+    assert card.preprocessing.source_size == (200, 150)  # HAM10000's copies: larger photos reduced to it
 
 
 def test_card_reports_accuracy_with_intervals_by_lesion() -> None:
