@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
         if f.name == "teacher":
             group.add_argument(flag, type=Path, nargs="*", default=(), metavar="RUN", help=f.metadata["help"])
             continue
-        parse = {"input_size": size, "split": Path}.get(f.name) or type(default)
+        parse = {"input_size": size, "source_size": size, "split": Path}.get(f.name) or type(default)
         group.add_argument(
             flag,
             type=parse,

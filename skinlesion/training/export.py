@@ -3,7 +3,8 @@
 Every figure is measured on the converted file, as served, on the recorded split's images:
 1. the out-of-distribution score is fitted on the training images' pooled features;
 2. the serving graph (probabilities, CAM, score) is converted and checked against Keras; the card's
-   preprocessing gains the training images' size (`source_size`), which larger photos are reduced to;
+   preprocessing gains the training images' size (`source_size`, unless the run reduced them to one
+   itself), which larger photos are reduced to;
 3. a temperature is fitted on half of the validation lesions and judged on the other half;
 4. the alert thresholds and the flag's threshold are chosen on the validation images, and the
    flag is measured on photos and generated non-images.
@@ -175,9 +176,12 @@ def export(config: ExportConfig) -> ModelCard:
     """Convert, check against Keras on validation images, measure the answers, write `.tflite` + card."""
     summary = json.loads(config.summary.read_text())
     meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
-    source_size = data.common_image_size(list(meta.loc[meta["split"] == "train", "path"]))
-    spec = replace(PreprocessSpec.from_card(summary["preprocessing"]), source_size=source_size)
-    logger.info(f"training images' common size (the card's source_size): {source_size}")
+    spec = PreprocessSpec.from_card(summary["preprocessing"])
+    if spec.source_size is None:  # trained on the images as they are: their size is the detail it learnt
+        spec = replace(
+            spec, source_size=data.common_image_size(list(meta.loc[meta["split"] == "train", "path"]))
+        )
+    logger.info(f"the card's source_size (larger photos are reduced to it): {spec.source_size}")
     layer = summary["architecture"]["feature_map_layer"]
     model = keras.models.load_model(config.model, compile=False)
     x_val, y_val, lesions = _images(meta, "val", config.check_images, spec, seed=0)

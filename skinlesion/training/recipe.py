@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,13 @@ class TrainConfig:
         "train on whole lesions drawn until each class has about this many images (quick runs); 0: all",
     )
     seed: int = option(42, "data", "seed of the split, the data order, the augmentation and initialisation")
+    source_size: tuple[int, int] | None = option(
+        None,
+        "data",
+        "WxH: reduce every image to this size before the input resize, training and validation alike, "
+        "to measure what image detail is worth (the card records it, so serving reduces alike); "
+        "default: the images as they are",
+    )
 
     backbone: str = option("mobilenet_v2", "model", "backbone architecture (ImageNet-pretrained)")
     weights: str = option(
@@ -169,6 +176,7 @@ class TrainConfig:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
         self.split = None if self.split is None else Path(self.split)
         self.input_size = tuple(self.input_size)
+        self.source_size = None if self.source_size is None else tuple(self.source_size)
         self.teacher = tuple(Path(t) for t in self.teacher)
         if min(self.mixup_alpha, self.cutmix_alpha) < 0:
             raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
@@ -402,7 +410,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     backbone = load_backbone(config.weights, config.input_size, config.backbone)
-    spec = backbone.preprocessing(config.input_size)
+    spec = replace(backbone.preprocessing(config.input_size), source_size=config.source_size)
     pre = Preprocessor(spec)
     logger.info(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
     d = load_data(config, pre, resume)
