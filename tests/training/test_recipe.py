@@ -12,19 +12,23 @@ def test_config_survives_its_json_round_trip(tmp_path: Path) -> None:
     config = TrainConfig(
         split=Path("models/x_split.csv"),
         input_size=(320, 240),
+        source_size=(100, 75),
         teacher=(tmp_path / "a", tmp_path / "b"),
         out_dir=tmp_path,
     )
     back = TrainConfig.from_json(json.loads(json.dumps(config.to_json())))
     assert back == config
     assert back.teacher == (tmp_path / "a", tmp_path / "b") and back.input_size == (320, 240)
+    assert back.source_size == (100, 75)
 
 
 def test_strings_and_lists_become_paths_and_tuples() -> None:
-    config = TrainConfig(data_dir="d", out_dir="o", split="s.csv", input_size=[64, 48], teacher=["t"])
+    config = TrainConfig(
+        data_dir="d", out_dir="o", split="s.csv", input_size=[64, 48], source_size=[32, 24], teacher=["t"]
+    )
     assert (config.data_dir, config.out_dir, config.split) == (Path("d"), Path("o"), Path("s.csv"))
-    assert config.input_size == (64, 48) and config.teacher == (Path("t"),)
-    assert TrainConfig().split is None and TrainConfig().teacher == ()
+    assert config.input_size == (64, 48) and config.source_size == (32, 24) and config.teacher == (Path("t"),)
+    assert TrainConfig().split is None and TrainConfig().teacher == () and TrainConfig().source_size is None
 
 
 def test_unknown_keys_are_refused() -> None:

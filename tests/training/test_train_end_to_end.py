@@ -104,6 +104,20 @@ def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset:
     assert set(response["alerts"]) == {"melanoma", "malignant"} and "flag" in response["out_of_distribution"]
 
 
+def test_a_run_on_reduced_images_keeps_its_source_size_in_the_card(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """`--source-size` trains on images reduced below the files' own 40x30; conversion must keep
+    that size in the card rather than the files', so that serving reduces photos alike."""
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), *TINY_ARGS,
+               "--source-size", "20x15", "--fine-tune-epochs", "0")  # fmt: skip
+    summary = json.loads((tmp_path / "training_summary.json").read_text())
+    assert summary["preprocessing"]["source_size"] == [20, 15]
+    run_script("convert_model.py", str(tmp_path / "best.h5"), "--data-dir", str(tiny_dataset))
+    card = json.loads((tmp_path / "best.json").read_text())
+    assert card["preprocessing"]["source_size"] == [20, 15]
+
+
 def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), "--seed", "7",
                "--split", str(tiny_run / "split.csv"), *TINY_ARGS, "--fine-tune-epochs", "0")  # fmt: skip
