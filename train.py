@@ -12,16 +12,11 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from skinlesion import paths
+from skinlesion.image.preprocessing import parse_size
 from skinlesion.training.backbone import BACKBONES
 from skinlesion.training.recipe import TrainConfig, run
 
 CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light")}
-
-
-def size(text: str) -> tuple[int, int]:
-    """'224' or '224x168' (width x height)."""
-    width, _, height = text.lower().partition("x")
-    return int(width), int(height or width)
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,7 +41,9 @@ def parse_args() -> argparse.Namespace:
         if f.name == "teacher":
             group.add_argument(flag, type=Path, nargs="*", default=(), metavar="RUN", help=f.metadata["help"])
             continue
-        parse = {"input_size": size, "source_size": size, "split": Path}.get(f.name) or type(default)
+        parse = {"input_size": parse_size, "source_size": parse_size, "split": Path}.get(f.name) or type(
+            default
+        )
         group.add_argument(
             flag,
             type=parse,

@@ -26,18 +26,13 @@ from PIL import Image, ImageFilter
 
 from bench.draft_decode import summarize
 from skinlesion.image.decode import decode_image
-from skinlesion.image.preprocessing import RESAMPLING, Preprocessor
+from skinlesion.image.preprocessing import RESAMPLING, Preprocessor, parse_size
 from skinlesion.paths import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service
 
 DEFAULT_FULL = SHARED_DATA_DIR / "ham10000-fullres" / "images"
 DEFAULT_COPIES = SHARED_DATA_DIR / "ham10000" / "images"
-
-
-def size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition("x")
-    return int(width), int(height)
 
 
 def resize_ms(preprocessor: Preprocessor, images: list[Image.Image], repeats: int = 5) -> float:
@@ -76,7 +71,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--source-size",
-        type=size,
+        type=parse_size,
         default=None,
         help="WxH to reduce to, for a card written without one (default: the card's source_size)",
     )

@@ -46,6 +46,12 @@ def _scale_none(x: np.ndarray) -> np.ndarray:
 SCALINGS = {"torch": _scale_torch, "tf": _scale_tf, "lite": _scale_lite, "none": _scale_none}
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'224' or '224x168' (width x height), as the command-line options write sizes."""
+    width, _, height = text.lower().partition("x")
+    return int(width), int(height or width)
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """What a model expects; stored in its model card."""
@@ -85,8 +91,9 @@ class PreprocessSpec:
 
     def reduces(self, size: tuple[int, int]) -> bool:
         """Whether an image of this size is first reduced to `source_size`: only when it is at least
-        as large both ways (a smaller or narrower image keeps every pixel it has)."""
-        if self.source_size is None or tuple(size) == self.source_size:
+        as large both ways (a smaller or narrower image keeps every pixel it has; one at the source
+        size itself comes back unchanged, as Pillow copies an image resized to its own size)."""
+        if self.source_size is None:
             return False
         return size[0] >= self.source_size[0] and size[1] >= self.source_size[1]
 
