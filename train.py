@@ -12,11 +12,11 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from skinlesion import paths
-from skinlesion.image.preprocessing import parse_size
+from skinlesion.image.preprocessing import COLOR_CONSTANCY, parse_size
 from skinlesion.training.backbone import BACKBONES
 from skinlesion.training.recipe import TrainConfig, run
 
-CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light")}
+CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light"), "color_constancy": tuple(COLOR_CONSTANCY)}
 
 
 def parse_args() -> argparse.Namespace:

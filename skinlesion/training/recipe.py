@@ -79,6 +79,13 @@ class TrainConfig:
         "to measure what image detail is worth (the card records it, so serving reduces alike); "
         "default: the images as they are",
     )
+    color_constancy: str = option(
+        "none",
+        "data",
+        "colour constancy of every image after the resize, training and serving alike (the card records "
+        "it): 'shades_of_gray' divides out the light's colour, so another device's white balance gives "
+        "the same input; 'none': the pixels as they are",
+    )
 
     backbone: str = option("mobilenet_v2", "model", "backbone architecture (ImageNet-pretrained)")
     weights: str = option(
@@ -410,7 +417,11 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     backbone = load_backbone(config.weights, config.input_size, config.backbone)
-    spec = replace(backbone.preprocessing(config.input_size), source_size=config.source_size)
+    spec = replace(
+        backbone.preprocessing(config.input_size),
+        source_size=config.source_size,
+        color_constancy=config.color_constancy,
+    )
     pre = Preprocessor(spec)
     logger.info(f"backbone weights: {backbone.weights}; preprocessing {spec.to_card()}")
     d = load_data(config, pre, resume)
