@@ -53,7 +53,8 @@ SHADES_OF_GRAY_POWER = 6
 def shades_of_gray(pixels: np.ndarray) -> np.ndarray:
     """Colour constancy: divide out the light's colour, estimated per channel as the
     p-norm of the pixels (Finlayson & Trezzi, 2004), so that another device's or clinic's white
-    balance (a gain per channel) gives the same pixels back. A 10 % cast costs a model without it
+    balance (a gain per channel) gives the same pixels back, up to the light's overall strength
+    (kept, as training's brightness jitter covers it). A 10 % cast costs a model without it
     up to 0.08 balanced accuracy (docs/training.md). uint8 HxWx3 in, uint8 out; a black image
     comes back unchanged. Histograms and lookup tables keep it to a fraction of a millisecond."""
     levels = np.arange(256, dtype=np.float64)

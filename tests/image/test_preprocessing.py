@@ -1,11 +1,13 @@
-"""The resize half of the one preprocessing definition: a larger photo reaches the model with the
-detail of the images it learnt from."""
+"""The pixel half of the one preprocessing definition: a larger photo reaches the model with the
+detail of the images it learnt from, and colour constancy divides out the light's colour."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec, shades_of_gray
+from skinlesion.training.color_cast import cast
+from tests.support.images import lesion_like
 
 RNG = np.random.default_rng(0)
 SPEC = PreprocessSpec(input_size=(64, 48), source_size=(40, 30))
@@ -43,3 +45,46 @@ def test_the_source_size_travels_in_the_card_and_is_optional() -> None:
 def test_a_source_size_that_is_not_a_size_is_refused(bad: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="source size"):
         PreprocessSpec(source_size=bad)
+
+
+def test_shades_of_gray_gives_the_same_pixels_under_another_white_balance() -> None:
+    image = lesion_like(160, 120)
+    warm, cool = cast(image, (1.1, 1.0, 0.9)), cast(image, (0.9, 1.0, 1.1))
+    apart = np.abs(np.asarray(warm, dtype=int) - np.asarray(cool, dtype=int)).mean()
+    corrected_warm, corrected_cool = (shades_of_gray(np.asarray(i)).astype(float) for i in (warm, cool))
+    assert apart > 10  # the casts move the pixels by over 10 grey levels ...
+    # ... corrected, they are one image up to its brightness (the light's strength stays; training's
+    # brightness jitter covers that) and rounding
+    brightness = corrected_warm.mean() / corrected_cool.mean()
+    assert np.abs(corrected_warm - brightness * corrected_cool).mean() < 1.0
+
+
+def test_shades_of_gray_leaves_a_grey_lit_image_and_a_black_one_alone() -> None:
+    """Equal p-norms in all three channels mean a grey light: every gain is 1."""
+    values = RNG.integers(0, 200, size=(30, 40), dtype=np.uint8)  # room for a 20 % gain below
+    grey_lit = np.stack([values, values.T.reshape(30, 40), values[::-1]], axis=-1)
+    np.testing.assert_array_equal(shades_of_gray(grey_lit), grey_lit)
+    black = np.zeros((30, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(shades_of_gray(black), black)
+    reddish = shades_of_gray(np.asarray(cast(Image.fromarray(grey_lit), (1.2, 1.0, 1.0))))
+    assert reddish.dtype == np.uint8 and reddish.shape == grey_lit.shape
+    assert abs(float(reddish[..., 0].mean()) - float(reddish[..., 1].mean())) < 1.0
+
+
+def test_the_preprocessor_corrects_the_resized_pixels_when_the_card_says_so() -> None:
+    image = lesion_like(120, 90)
+    plain = Preprocessor(PreprocessSpec(input_size=(64, 48))).resized_array(image)
+    corrected = Preprocessor(PreprocessSpec(input_size=(64, 48), color_constancy="shades_of_gray"))
+    np.testing.assert_array_equal(corrected.resized_array(image), shades_of_gray(plain))
+    assert np.abs(corrected.resized_array(image).astype(int) - plain).mean() > 1  # it did change them
+
+
+def test_colour_constancy_travels_in_the_card_and_is_optional() -> None:
+    spec = PreprocessSpec(input_size=(64, 48), color_constancy="shades_of_gray")
+    assert spec.to_card()["color_constancy"] == "shades_of_gray"
+    assert PreprocessSpec.from_card(spec.to_card()) == spec
+    old_card = PreprocessSpec(input_size=(64, 48)).to_card()
+    assert "color_constancy" not in old_card  # cards written before it existed read as none
+    assert PreprocessSpec.from_card(old_card).color_constancy == "none"
+    with pytest.raises(ValueError, match="colour constancy"):
+        PreprocessSpec(color_constancy="grey_world")

@@ -104,18 +104,26 @@ def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset:
     assert set(response["alerts"]) == {"melanoma", "malignant"} and "flag" in response["out_of_distribution"]
 
 
-def test_a_run_on_reduced_images_keeps_its_source_size_in_the_card(
+def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    """`--source-size` trains on images reduced below the files' own 40x30; conversion must keep
-    that size in the card rather than the files', so that serving reduces photos alike."""
+    """`--source-size` trains on images reduced below the files' own 40x30 and `--color-constancy`
+    on colour-corrected ones; conversion must keep both in the card (the size rather than the
+    files'), so that serving prepares photos alike."""
+    from skinlesion.serving.config import Settings
+    from skinlesion.serving.handler import Service
+
     run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path), *TINY_ARGS,
-               "--source-size", "20x15", "--fine-tune-epochs", "0")  # fmt: skip
+               "--source-size", "20x15", "--color-constancy", "shades_of_gray",
+               "--fine-tune-epochs", "0")  # fmt: skip
     summary = json.loads((tmp_path / "training_summary.json").read_text())
     assert summary["preprocessing"]["source_size"] == [20, 15]
+    assert summary["preprocessing"]["color_constancy"] == "shades_of_gray"
     run_script("convert_model.py", str(tmp_path / "best.h5"), "--data-dir", str(tiny_dataset))
     card = json.loads((tmp_path / "best.json").read_text())
     assert card["preprocessing"]["source_size"] == [20, 15]
+    served = Service(Settings(model_path=tmp_path / "best.tflite")).preprocessor.spec
+    assert served.color_constancy == "shades_of_gray" and served.source_size == (20, 15)
 
 
 def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
