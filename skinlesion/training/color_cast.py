@@ -66,7 +66,9 @@ def cast_figures(
     plain = probabilities["none"]
     figures = {}
     for name, probs in probabilities.items():
-        change = paired_difference(y_true, plain, probs, lesions, n_boot=n_boot)["balanced_accuracy"]
+        change = paired_difference(y_true, plain, probs, lesions, n_boot, only=["balanced_accuracy"])[
+            "balanced_accuracy"
+        ]
         figures[name] = {
             "balanced_accuracy": change["b"],
             "change": change["difference"],

@@ -80,11 +80,11 @@ class TrainConfig:
         "default: the images as they are",
     )
     color_constancy: str = option(
-        "none",
+        "shades_of_gray",
         "data",
         "colour constancy of every image after the resize, training and serving alike (the card records "
-        "it): 'shades_of_gray' divides out the light's colour, so another device's white balance gives "
-        "the same input; 'none': the pixels as they are",
+        "it): 'shades_of_gray' divides out the light's colour, so another camera's white balance gives "
+        "the same input (model 2.3); 'none': the pixels as they are (2.2 and before)",
     )
 
     backbone: str = option("mobilenet_v2", "model", "backbone architecture (ImageNet-pretrained)")

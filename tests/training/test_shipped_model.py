@@ -28,6 +28,7 @@ def test_card_matches_the_serving_contract() -> None:
     assert (MODELS / CARD["training_data"]["split_file"]).is_file()
     assert CARD["conversion_check"]["top1_agreement"] >= 0.999
     assert card.preprocessing.source_size == (200, 150)  # HAM10000's copies: larger photos reduced to it
+    assert card.preprocessing.color_constancy == "shades_of_gray"  # a camera's white balance divided out
 
 
 def test_card_reports_accuracy_with_intervals_by_lesion() -> None:
