@@ -198,7 +198,9 @@ class TrainConfig:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**values)
+        # A run written before colour constancy existed trained on the pixels as they were; resumed
+        # today, it must not switch to the new default halfway.
+        return cls(**{"color_constancy": "none", **values})
 
 
 @dataclass

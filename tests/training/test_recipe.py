@@ -40,3 +40,9 @@ def test_unknown_keys_are_refused() -> None:
 def test_a_negative_mixing_alpha_is_refused_before_any_work(option: str) -> None:
     with pytest.raises(ValueError, match="must be >= 0"):
         TrainConfig(**{option: -0.2})
+
+
+def test_a_run_from_before_colour_constancy_resumes_without_it(tmp_path: Path) -> None:
+    saved = TrainConfig(out_dir=tmp_path).to_json()
+    assert saved.pop("color_constancy") == "shades_of_gray"  # the default since model 2.3
+    assert TrainConfig.from_json(saved).color_constancy == "none"
