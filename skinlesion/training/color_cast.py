@@ -16,17 +16,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from skinlesion import paths
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.paths import DEFAULT_MODEL_PATH
 from skinlesion.serving.config import Settings
 from skinlesion.serving.model import LesionModel
 from skinlesion.training import data
+from skinlesion.training.compare import add_validation_options, validation_rows
 from skinlesion.training.evaluate import MELANOMA, paired_difference
 
 # Gains on (red, green, blue): a warmer and a cooler light, a green and a magenta tint, by 10 %,
@@ -88,42 +87,29 @@ def parse_args() -> argparse.Namespace:
         default=[DEFAULT_MODEL_PATH],
         help=f".tflite files, each with its .json card beside it (default: {DEFAULT_MODEL_PATH})",
     )
-    p.add_argument(
-        "--split",
-        type=Path,
-        default=DEFAULT_MODEL_PATH.with_name(DEFAULT_MODEL_PATH.stem + "_split.csv"),
-        help="split CSV whose validation images are scored",
-    )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=paths.default_data_dir(),
-        help="HAM10000 folder (default: $HAM10000_DIR)",
-    )
-    p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples of each interval")
+    add_validation_options(p)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here, by model and cast")
     return p.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
-    val: pd.DataFrame = meta[meta["split"] == "val"]
+    val = validation_rows(args)
     images = [
         decode_image(Path(path).read_bytes(), Settings.max_pixels)
         for path in tqdm(val["path"], desc="decoding validation", unit="img")
     ]
     y_true, lesions = data.labels(val["dx"]), val["lesion_id"].to_numpy()
-    results = {}
+    results, constancies = {}, {}
     for path in args.models:
         model = LesionModel.load(path, num_threads=2)
+        constancies[str(path)] = model.card.preprocessing.color_constancy
         results[str(path)] = cast_figures(
             cast_probabilities(model, images, CASTS), y_true, lesions, args.n_boot
         )
     print(f"{len(val)} validation images, {val['lesion_id'].nunique()} lesions; 95 % intervals by lesion")
     for path, figures in results.items():
-        constancy = LesionModel.load(Path(path)).card.preprocessing.color_constancy
-        print(f"\n{path} (colour constancy: {constancy})")
+        print(f"\n{path} (colour constancy: {constancies[path]})")
         print(
             f"{'cast':16s}{'bal. acc.':>10s}   change [95 % interval]{'mel recall':>12s}{'top-1 same':>12s}"
         )

@@ -47,11 +47,19 @@ def parse_args() -> argparse.Namespace:
         help="the candidate: a .tflite (its .json card beside it) or a run folder; several: the mean of "
         "their probabilities (an ensemble)",
     )
+    add_validation_options(p)
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return p.parse_args()
+
+
+def add_validation_options(p: argparse.ArgumentParser) -> None:
+    """--split, --data-dir and --n-boot: which validation images models are scored on, and how
+    many lesion resamples each interval takes (this module and `color_cast` share them)."""
     p.add_argument(
         "--split",
         type=Path,
         default=DEFAULT_MODEL_PATH.with_name(DEFAULT_MODEL_PATH.stem + "_split.csv"),
-        help="split CSV whose validation images both models are scored on",
+        help="split CSV whose validation images the models are scored on",
     )
     p.add_argument(
         "--data-dir",
@@ -59,9 +67,13 @@ def parse_args() -> argparse.Namespace:
         default=paths.default_data_dir(),
         help="HAM10000 folder (default: $HAM10000_DIR)",
     )
-    p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples")
-    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    return p.parse_args()
+    p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples of each interval")
+
+
+def validation_rows(args: argparse.Namespace) -> pd.DataFrame:
+    """The metadata rows of --split's validation images, in metadata order."""
+    meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
+    return meta[meta["split"] == "val"]
 
 
 def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
@@ -79,8 +91,7 @@ def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
-    val = meta[meta["split"] == "val"]
+    val = validation_rows(args)
     probs_a = probabilities(args.model_a, val)
     probs_b = np.mean([probabilities(model, val) for model in args.model_b], axis=0)
     result = paired_difference(
