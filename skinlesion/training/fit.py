@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -92,7 +93,35 @@ def distillation_targets(
     return ((1 - weight) * np.eye(n)[y] + weight * teacher).astype(np.float32)
 
 
-def augmentation(seed: int, strength: str = "strong", sharpness: float = 0.0) -> keras.Sequential:
+class RandomChannelGain(keras.layers.Layer):
+    """Each image's red, green and blue scaled by their own gains from [1 - factor, 1 + factor].
+
+    Another camera's white balance or another light reaches the pixels as such gains
+    (`skinlesion.training.color_cast` measures a model under them); brightness, contrast and
+    saturation jitter never change the balance of the channels.
+    """
+
+    def __init__(self, factor: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 <= factor <= 0.5:
+            raise ValueError(f"colour gain jitter must be in [0, 0.5], got {factor}")
+        self.factor = factor
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images: Any, training: bool = True) -> Any:
+        if not training:
+            return images
+        shape = (keras.ops.shape(images)[0], 1, 1, 3)
+        gains = keras.random.uniform(shape, 1 - self.factor, 1 + self.factor, seed=self.seed_generator)
+        return keras.ops.clip(images * gains, 0, 255)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+
+def augmentation(
+    seed: int, strength: str = "strong", sharpness: float = 0.0, color_gain: float = 0.0
+) -> keras.Sequential:
     """Dermoscopy has no up or left: any flip or rotation; then scale, shift and colour jitter.
 
     "strong" adds random-resized-crop-like zoom and translation and a saturation jitter
@@ -100,6 +129,7 @@ def augmentation(seed: int, strength: str = "strong", sharpness: float = 0.0) ->
     blurs or sharpens each image by up to that share of Keras' sharpness range (0.5: from a
     full 3x3 blur to twice the edge contrast): a sharp 600x450 photo resized to the input
     looks crisper than the 200x150 copies the model learns from, and focus differs by clinic.
+    `color_gain` > 0 scales each channel by up to that share (`RandomChannelGain`).
     """
     if not 0.0 <= sharpness <= 0.5:
         raise ValueError(f"sharpness jitter must be in [0, 0.5], got {sharpness}")
@@ -129,6 +159,8 @@ def augmentation(seed: int, strength: str = "strong", sharpness: float = 0.0) ->
                 (0.5 - sharpness, 0.5 + sharpness), value_range=(0, 255), seed=seed + 7
             )
         )
+    if color_gain != 0:
+        layers.append(RandomChannelGain(color_gain, seed=seed + 8))
     return keras.Sequential(layers, name="augmentation")
 
 

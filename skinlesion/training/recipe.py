@@ -152,6 +152,12 @@ class TrainConfig:
         "(0.25: from half a 3x3 blur to 1.5x the edge contrast; 0.5 at most), for sharp photos and "
         "other clinics' focus; 0: off",
     )
+    color_gain_jitter: float = option(
+        0.0,
+        "loss and augmentation",
+        "scale each fine-tuning image's red, green and blue by their own gains within 1 +- this share "
+        "(0.15: up to 15 %%), as another camera's white balance would; 0.5 at most; 0: off",
+    )
     mixup_alpha: float = option(
         0.0,
         "loss and augmentation",
@@ -187,7 +193,8 @@ class TrainConfig:
         self.teacher = tuple(Path(t) for t in self.teacher)
         if min(self.mixup_alpha, self.cutmix_alpha) < 0:
             raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
-        augmentation(0, self.augment, self.sharpness_jitter)  # refuses a bad value before phase 1's minutes
+        # Refuses a bad value before phase 1's minutes.
+        augmentation(0, self.augment, self.sharpness_jitter, self.color_gain_jitter)
 
     def to_json(self) -> dict[str, Any]:
         """JSON values: Paths (also inside tuples) as strings, tuples as lists."""
@@ -367,7 +374,9 @@ def fine_tune(
         pre,
         config.batch_size,
         targets,
-        augment=lambda seed: augmentation(seed, config.augment, config.sharpness_jitter),
+        augment=lambda seed: augmentation(
+            seed, config.augment, config.sharpness_jitter, config.color_gain_jitter
+        ),
         seed=config.seed,
         epoch=done,
         mixup_alpha=config.mixup_alpha,
@@ -494,6 +503,7 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
             f"decay, EMA {config.ema_momentum}; {config.augment} augmentation"
             + (f", sharpness jitter {config.sharpness_jitter}" if config.sharpness_jitter > 0 else "")
+            + (f", colour gain jitter {config.color_gain_jitter}" if config.color_gain_jitter > 0 else "")
             + _mixing(config)
             + "; logit-adjusted cross-entropy "
             f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "

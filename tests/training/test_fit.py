@@ -10,6 +10,7 @@ from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.training.fit import (
     ImageBatches,
     LogitAdjustedLoss,
+    RandomChannelGain,
     augmentation,
     distillation_targets,
     log_prior,
@@ -148,6 +149,28 @@ def test_sharpness_jitter_blurs_and_sharpens_within_its_range() -> None:
     for bad in (-0.1, 0.6):
         with pytest.raises(ValueError, match="sharpness"):
             augmentation(0, "strong", bad)
+
+
+def test_colour_gain_jitter_scales_each_channel_on_its_own_within_its_range() -> None:
+    """A grey image comes out with its three channels scaled by gains within 1 +- the share, not
+    all by one gain, different between images, the same again from the same seed; the layer
+    passes images through at inference, and the augmentation refuses a share above 0.5."""
+    x = np.full((64, 8, 8, 3), 100.0, np.float32)
+    out = keras.ops.convert_to_numpy(RandomChannelGain(0.15, seed=5)(x, training=True))
+    gains = out[:, 0, 0, :] / 100.0
+    np.testing.assert_allclose(out, np.broadcast_to(out[:, :1, :1, :], out.shape))  # one gain per channel
+    assert gains.min() >= 0.85 - 1e-6 and gains.max() <= 1.15 + 1e-6
+    assert gains.max() > 1.1 and gains.min() < 0.9  # the range is used
+    assert np.ptp(gains, axis=1).mean() > 0.05  # the channels move apart: a cast, not a brightness change
+    again = keras.ops.convert_to_numpy(RandomChannelGain(0.15, seed=5)(x, training=True))
+    np.testing.assert_array_equal(out, again)
+    bright = np.full((4, 8, 8, 3), 250.0, np.float32)
+    assert keras.ops.convert_to_numpy(RandomChannelGain(0.15, seed=5)(bright, training=True)).max() <= 255
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(RandomChannelGain(0.15)(x, training=False)), x)
+    assert len(augmentation(0, "strong", 0.0, 0.15).layers) == len(augmentation(0, "strong").layers) + 1
+    for bad in (-0.1, 0.6):
+        with pytest.raises(ValueError, match="colour gain"):
+            augmentation(0, "strong", 0.0, bad)
 
 
 def constant_images(labels: np.ndarray) -> np.ndarray:
