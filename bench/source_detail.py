@@ -7,11 +7,13 @@ model ever saw. The 124 full-size HAM10000 images have their copies in the train
 each image can go through the served path (`Service.classify`, one thread) three ways: the copy,
 the original reduced to the source size first (as served), and the original resized directly.
 Agreement with the copy says how far the validated figures carry over to full-size photos; the
-out-of-distribution flag says whether the photo still looks like the images the model knows. Two
+out-of-distribution flag says whether the photo still looks like the images the model knows. With
+a `source_jpeg_quality` in the card, a row shows the reduction without the JPEG step. Two
 more rows give the yardstick: the copy re-encoded once more, and blurred by half a pixel.
 Prints figures; asserts none.
 
   python -m bench.source_detail [--full DIR] [--copies DIR] [--model PATH] [--source-size WxH]
+                              [--source-jpeg-quality Q]
 """
 
 import argparse
@@ -75,6 +77,12 @@ def main() -> None:
         default=None,
         help="WxH to reduce to, for a card written without one (default: the card's source_size)",
     )
+    parser.add_argument(
+        "--source-jpeg-quality",
+        type=int,
+        default=None,
+        help="JPEG quality a reduced photo is compressed at; 0: none (default: the card's)",
+    )
     args = parser.parse_args()
 
     pairs = [
@@ -87,8 +95,11 @@ def main() -> None:
     source = args.source_size or spec.source_size
     if source is None:
         parser.error(f"{args.model}'s card has no source_size: give --source-size")
-    reduced, direct = (
-        Preprocessor(replace(spec, source_size=source)),
+    quality = args.source_jpeg_quality if args.source_jpeg_quality is not None else spec.source_jpeg_quality
+    quality = quality or None  # 0: none
+    reduced, reduced_clean, direct = (
+        Preprocessor(replace(spec, source_size=source, source_jpeg_quality=quality)),
+        Preprocessor(replace(spec, source_size=source, source_jpeg_quality=None)),
         Preprocessor(replace(spec, source_size=None)),
     )
 
@@ -99,6 +110,7 @@ def main() -> None:
     ways = (
         ("training copy", direct, copies),
         ("full size, reduced first", reduced, full_images),
+        *([("full size, reduced, no JPEG", reduced_clean, full_images)] if quality else []),
         ("full size, resized directly", direct, full_images),
         ("copy re-encoded, JPEG q90", direct, [reencoded(copy, 90) for copy in copies]),
         (
@@ -114,7 +126,8 @@ def main() -> None:
 
     (width, height), (full_w, full_h), (copy_w, copy_h) = spec.input_size, full_images[0].size, copies[0].size
     print(
-        f"model   {args.model.name}, input {width}x{height}, source size {source[0]}x{source[1]}, one thread"
+        f"model   {args.model.name}, input {width}x{height}, source size {source[0]}x{source[1]}, "
+        f"source JPEG quality {quality or 'none'}, one thread"
     )
     print(f"images  {len(pairs)} full-size JPEGs ({full_w}x{full_h} first), copies ({copy_w}x{copy_h} first)")
     filter_ = RESAMPLING[spec.resize]

@@ -4,6 +4,8 @@ Several images often show the same lesion; a split that puts one lesion on both 
 measures memory, not diagnosis. The split is therefore by `lesion_id`, stratified by `dx`.
 """
 
+import functools
+import io
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +111,34 @@ def common_image_size(paths: list[Path]) -> tuple[int, int] | None:
         if len(sizes) > 1:
             return None
     return sizes.pop() if sizes else None
+
+
+@functools.cache
+def _pillow_luma_table(quality: int) -> tuple[int, ...]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", quality=quality)
+    with Image.open(buffer) as img:
+        return tuple(img.quantization[0])
+
+
+def common_jpeg_quality(paths: list[Path]) -> int | None:
+    """The JPEG quality every image was stored at, as the quality whose luminance table Pillow
+    writes (HAM10000's copies: 75); None if an image is not a JPEG or the tables differ.
+
+    For the model card's `source_jpeg_quality`: a photo reduced to the training images' size is
+    compressed as they were, since the model learnt with their artefacts."""
+    tables = set()
+    for path in paths:
+        with Image.open(path) as img:
+            if img.format != "JPEG":
+                return None
+            tables.add(tuple(img.quantization[0]))
+        if len(tables) > 1:
+            return None
+    if not tables:
+        return None
+    table = tables.pop()
+    return next((q for q in range(1, 101) if _pillow_luma_table(q) == table), None)
 
 
 def load_images(paths: list[Path], preprocessor: Preprocessor, desc: str = "images") -> np.ndarray:

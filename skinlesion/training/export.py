@@ -177,11 +177,17 @@ def export(config: ExportConfig) -> ModelCard:
     summary = json.loads(config.summary.read_text())
     meta = data.load_metadata(config.data_dir).merge(data.read_split(config.split), on="image_id")
     spec = PreprocessSpec.from_card(summary["preprocessing"])
-    if spec.source_size is None:  # trained on the images as they are: their size is the detail it learnt
+    if spec.source_size is None:  # trained on the images as they are: their size and compression
+        train_paths = list(meta.loc[meta["split"] == "train", "path"])
         spec = replace(
-            spec, source_size=data.common_image_size(list(meta.loc[meta["split"] == "train", "path"]))
+            spec,
+            source_size=data.common_image_size(train_paths),
+            source_jpeg_quality=data.common_jpeg_quality(train_paths),
         )
-    logger.info(f"the card's source_size (larger photos are reduced to it): {spec.source_size}")
+    logger.info(
+        f"the card's source_size (larger photos are reduced to it): {spec.source_size}, "
+        f"source_jpeg_quality (then compressed at it): {spec.source_jpeg_quality}"
+    )
     layer = summary["architecture"]["feature_map_layer"]
     model = keras.models.load_model(config.model, compile=False)
     x_val, y_val, lesions = _images(meta, "val", config.check_images, spec, seed=0)

@@ -1,11 +1,14 @@
 """The pixel half of the one preprocessing definition: a larger photo reaches the model with the
-detail of the images it learnt from, and colour constancy divides out the light's colour."""
+detail and the compression of the images it learnt from, and colour constancy divides out the
+light's colour."""
+
+import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec, shades_of_gray
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec, jpeg_round_trip, shades_of_gray
 from skinlesion.training.color_cast import cast
 from tests.support.images import lesion_like
 
@@ -45,6 +48,36 @@ def test_the_source_size_travels_in_the_card_and_is_optional() -> None:
 def test_a_source_size_that_is_not_a_size_is_refused(bad: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="source size"):
         PreprocessSpec(source_size=bad)
+
+
+def test_a_reduced_photo_is_compressed_as_the_training_images_were() -> None:
+    """With a source JPEG quality, the reduced photo goes through one encode and decode at it before
+    the input resize, a step with a visible effect; a photo at the source size, a training image
+    itself, is not compressed a second time."""
+    spec = PreprocessSpec(input_size=(64, 48), source_size=(40, 30), source_jpeg_quality=75)
+    photo = lesion_like(160, 120)
+    reduced = photo.resize((40, 30), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    reduced.save(buffer, "JPEG", quality=75)
+    compressed = Image.open(buffer).convert("RGB")
+    expected = np.asarray(compressed.resize((64, 48), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(Preprocessor(spec).resized_array(photo), expected)
+    assert not np.array_equal(np.asarray(jpeg_round_trip(reduced, 75)), np.asarray(reduced))
+    training_copy = lesion_like(40, 30)
+    np.testing.assert_array_equal(
+        Preprocessor(spec).resized_array(training_copy), Preprocessor(SPEC).resized_array(training_copy)
+    )
+
+
+def test_the_source_jpeg_quality_travels_in_the_card_is_optional_and_checked() -> None:
+    spec = PreprocessSpec(input_size=(64, 48), source_size=(40, 30), source_jpeg_quality=75)
+    assert spec.to_card()["source_jpeg_quality"] == 75
+    assert PreprocessSpec.from_card(spec.to_card()) == spec
+    assert "source_jpeg_quality" not in SPEC.to_card()  # cards written before it existed: none
+    assert PreprocessSpec.from_card(SPEC.to_card()).source_jpeg_quality is None
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="JPEG quality"):
+            PreprocessSpec(source_size=(40, 30), source_jpeg_quality=bad)
 
 
 def test_shades_of_gray_gives_the_same_pixels_under_another_white_balance() -> None:

@@ -11,6 +11,7 @@ from skinlesion.classes import CLASS_CODES
 from skinlesion.image.decode import ORIENTATION_TAG
 from skinlesion.training.data import (
     common_image_size,
+    common_jpeg_quality,
     labels,
     lesion_split,
     load_metadata,
@@ -81,6 +82,22 @@ def test_the_common_image_size_is_the_displayed_size_all_images_share(tmp_path: 
     assert common_image_size(same) == (40, 30)  # a quarter-turned file shows 40x30 too
     assert common_image_size([*same, jpeg("c.jpg", (60, 45))]) is None
     assert common_image_size([]) is None
+
+
+def test_the_common_jpeg_quality_is_the_one_all_images_were_stored_at(tmp_path: Path) -> None:
+    def saved(name: str, **options: int) -> Path:
+        path = tmp_path / name
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), np.uint8)).save(
+            path, **options
+        )
+        return path
+
+    same = [saved("a.jpg", quality=75), saved("b.jpg", quality=75)]
+    assert common_jpeg_quality(same) == 75
+    assert common_jpeg_quality([saved("c.jpg", quality=92)]) == 92
+    assert common_jpeg_quality([*same, saved("d.jpg", quality=90)]) is None
+    assert common_jpeg_quality([*same, saved("e.png")]) is None
+    assert common_jpeg_quality([]) is None
 
 
 def test_labels_follow_the_model_output_order() -> None:

@@ -81,8 +81,9 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
         "resize": "bilinear",
         "scaling": "torch",
         "source_size": [40, 30],
+        "source_jpeg_quality": 90,
         "color_constancy": "shades_of_gray",
-    }  # the tiny dataset's images are 40x30; Shades of Gray is the recipe's default
+    }  # the tiny dataset's images are 40x30 JPEGs at quality 90; Shades of Gray is the recipe's default
     assert card["calibration"]["temperature"] > 0 and card["calibration"]["fitted_on"]["lesions"] > 0
     assert set(card["alerts"]) == {"melanoma", "malignant"}
     assert (
@@ -110,7 +111,7 @@ def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
 ) -> None:
     """`--source-size` trains on images reduced below the files' own 40x30 and `--color-constancy`
     on colour-corrected ones; conversion must keep both in the card (the size rather than the
-    files'), so that serving prepares photos alike."""
+    files', and no JPEG step the training images never had), so that serving prepares photos alike."""
     from skinlesion.serving.config import Settings
     from skinlesion.serving.handler import Service
 
@@ -125,6 +126,7 @@ def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
     assert card["preprocessing"]["source_size"] == [20, 15]
     served = Service(Settings(model_path=tmp_path / "best.tflite")).preprocessor.spec
     assert served.color_constancy == "shades_of_gray" and served.source_size == (20, 15)
+    assert served.source_jpeg_quality is None  # its training images were reduced, never compressed at 20x15
 
 
 def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
