@@ -4,7 +4,8 @@ Every figure is measured on the converted file, as served, on the recorded split
 1. the out-of-distribution score is fitted on the training images' pooled features;
 2. the serving graph (probabilities, CAM, score) is converted and checked against Keras; the card's
    preprocessing gains the training images' size (`source_size`, unless the run reduced them to one
-   itself), which larger photos are reduced to;
+   itself), which larger photos are reduced to, and the JPEG quality they share
+   (`source_jpeg_quality`), which a reduced photo is then compressed at;
 3. a temperature is fitted on half of the validation lesions and judged on the other half;
 4. the alert thresholds and the flag's threshold are chosen on the validation images, and the
    flag is measured on photos and generated non-images.
