@@ -70,10 +70,15 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="lesion resamples of each interval")
 
 
+def split_rows(args: argparse.Namespace) -> pd.DataFrame:
+    """The metadata rows of --split's images, each with its `split`, in metadata order."""
+    return data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
+
+
 def validation_rows(args: argparse.Namespace) -> pd.DataFrame:
     """The metadata rows of --split's validation images, in metadata order."""
-    meta = data.load_metadata(args.data_dir).merge(data.read_split(args.split), on="image_id")
-    return meta[meta["split"] == "val"]
+    rows = split_rows(args)
+    return rows[rows["split"] == "val"]
 
 
 def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
@@ -89,6 +94,14 @@ def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
     return loaded.predict(pixels)
 
 
+def print_paired(result: dict[str, dict]) -> None:
+    """A `paired_difference` result as a table: each figure for A and B, and B - A with its interval."""
+    print(f"{'figure':46s}{'A':>7s}{'B':>7s}   B - A [95 % interval]")
+    for name, r in result.items():
+        low, high = r["interval"]
+        print(f"{name:46s}{r['a']:7.3f}{r['b']:7.3f}   {r['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+
+
 def main() -> None:
     args = parse_args()
     val = validation_rows(args)
@@ -100,10 +113,7 @@ def main() -> None:
     name_b = " + ".join(model.name for model in args.model_b)
     print(f"A = {args.model_a.name}, B = {name_b}; {len(val)} validation images, "
           f"{val['lesion_id'].nunique()} lesions, 95 % paired intervals by lesion")  # fmt: skip
-    print(f"{'figure':46s}{'A':>7s}{'B':>7s}   B - A [95 % interval]")
-    for name, r in result.items():
-        low, high = r["interval"]
-        print(f"{name:46s}{r['a']:7.3f}{r['b']:7.3f}   {r['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+    print_paired(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 
