@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from skinlesion.classes import CLASS_CODES
 from skinlesion.paths import DEFAULT_MODEL_PATH
 from skinlesion.training import data
+from skinlesion.training.calibration import apply_temperature, logits_from_probabilities
 from skinlesion.training.compare import add_validation_options, print_paired, probabilities, split_rows
 from skinlesion.training.evaluate import balanced_accuracy, paired_difference
 
@@ -63,12 +64,8 @@ class MetadataModel:
 def fuse(image_probs: np.ndarray, metadata_probs: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
     """The image's probabilities times the metadata's likelihood ratio to the power `weight`,
     renormalised; weight 0 gives the image's probabilities back."""
-    logits = np.log(np.clip(image_probs, 1e-12, 1.0)) + weight * (
-        np.log(np.clip(metadata_probs, 1e-12, 1.0)) - np.log(np.clip(prior, 1e-12, 1.0))
-    )
-    logits -= logits.max(axis=1, keepdims=True)
-    fused = np.exp(logits)
-    return fused / fused.sum(axis=1, keepdims=True)
+    log_ratio = logits_from_probabilities(metadata_probs) - logits_from_probabilities(prior)
+    return apply_temperature(logits_from_probabilities(image_probs) + weight * log_ratio, 1.0)
 
 
 def parse_args() -> argparse.Namespace:
