@@ -16,6 +16,11 @@ from skinlesion.image.preprocessing import COLOR_CONSTANCY, parse_size
 from skinlesion.training.backbone import BACKBONES
 from skinlesion.training.recipe import TrainConfig, run
 
+
+def optional_path(text: str) -> Path | None:
+    return None if text.lower() == "none" else Path(text)
+
+
 CHOICES = {"backbone": BACKBONES, "augment": ("strong", "light"), "color_constancy": tuple(COLOR_CONSTANCY)}
 
 
@@ -41,9 +46,12 @@ def parse_args() -> argparse.Namespace:
         if f.name == "teacher":
             group.add_argument(flag, type=Path, nargs="*", default=(), metavar="RUN", help=f.metadata["help"])
             continue
-        parse = {"input_size": parse_size, "source_size": parse_size, "split": Path}.get(f.name) or type(
-            default
-        )
+        parse = {
+            "input_size": parse_size,
+            "source_size": parse_size,
+            "split": Path,
+            "extra_data": optional_path,
+        }.get(f.name) or type(default)
         group.add_argument(
             flag,
             type=parse,

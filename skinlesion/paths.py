@@ -25,9 +25,15 @@ RUN_VAL_PROBABILITIES_FILE = "val_probabilities.npy"
 RUN_SUMMARY_FILE = "training_summary.json"  # metrics and preprocessing, turned into the model card
 
 DATA_DIR_ENV = "HAM10000_DIR"
+EXTRA_DATA_DIR_ENV = "ISIC2019_DIR"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 
 def default_data_dir() -> Path:
     """`$HAM10000_DIR`, else the shared data beside the repository (../shared/data/ham10000)."""
     return Path(os.environ.get(DATA_DIR_ENV) or SHARED_DATA_DIR / "ham10000")
+
+
+def default_extra_data_dir() -> Path:
+    """`$ISIC2019_DIR`, else ISIC 2019's non-HAM10000 images beside the repo (../shared/data/isic2019-84)."""
+    return Path(os.environ.get(EXTRA_DATA_DIR_ENV) or SHARED_DATA_DIR / "isic2019-84")

@@ -20,6 +20,9 @@ from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.serving.config import Settings
 
 METADATA_FILE = "HAM10000_metadata.csv"
+# More labelled dermoscopy from other clinics (ISIC 2019's non-HAM10000 part): `image,dx` rows,
+# the files in images/. It has no lesion ids, so it only ever joins the training side.
+EXTRA_LABELS_FILE = "labels.csv"
 # A split file names images and their side only: labels and lesions come from the user's own
 # metadata, so a committed split carries none of the dataset.
 SPLIT_COLUMNS = ["image_id", "split"]
@@ -43,6 +46,31 @@ def load_metadata(data_dir: Path) -> pd.DataFrame:
         )
     meta["path"] = meta["image_id"].map(found)
     return meta
+
+
+def load_extra(data_dir: Path) -> pd.DataFrame:
+    """Extra training images as `image_id, dx, path, source` (source: the folder's name).
+
+    Without lesion ids one lesion may appear several times, so these images can never be
+    validated on: they are added to the training side of the HAM10000 split only.
+    """
+    rows = pd.read_csv(data_dir / EXTRA_LABELS_FILE)
+    if not {"image", "dx"} <= set(rows.columns):
+        raise ValueError(f"{data_dir / EXTRA_LABELS_FILE} needs the columns image and dx")
+    unknown = set(rows["dx"]) - set(CLASS_CODES)
+    if unknown:
+        raise ValueError(
+            f"{data_dir / EXTRA_LABELS_FILE} has diagnoses outside {CLASS_CODES}: {sorted(unknown)}"
+        )
+    paths = rows["image"].map(lambda name: data_dir / "images" / name)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} images of {data_dir / EXTRA_LABELS_FILE} are missing, e.g. {missing[:3]}"
+        )
+    return pd.DataFrame(
+        {"image_id": rows["image"].map(lambda name: Path(name).stem), "dx": rows["dx"], "path": paths}
+    ).assign(source=data_dir.name)
 
 
 def lesion_split(meta: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:

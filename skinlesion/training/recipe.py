@@ -65,6 +65,19 @@ class TrainConfig:
     split: Path | None = option(
         None, "data", "reuse a split CSV (image_id,split) instead of drawing one, e.g. models/*_split.csv"
     )
+    extra_data: Path | None = option(
+        None,
+        "data",
+        f"folder of more labelled dermoscopy without lesion ids ({data.EXTRA_LABELS_FILE}: image,dx; "
+        f"the files in images/), added to the training side only, e.g. ${paths.EXTRA_DATA_DIR_ENV} or "
+        "../shared/data/isic2019-84 (ISIC 2019 without HAM10000, 84x84); 'none': HAM10000 alone",
+    )
+    low_detail: float = option(
+        0.0,
+        "data",
+        "share of fine-tuning images reduced to the extra images' size and enlarged back, so that "
+        "detail alone does not tell the sources apart (with --extra-data); 0: off",
+    )
     val_fraction: float = option(0.2, "data", "share of lesions held out for validation")
     max_images_per_class: int = option(
         0,
@@ -188,13 +201,14 @@ class TrainConfig:
         # JSON (and argparse's nargs) give strings and lists; the config holds Paths and tuples.
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
         self.split = None if self.split is None else Path(self.split)
+        self.extra_data = None if self.extra_data is None else Path(self.extra_data)
         self.input_size = tuple(self.input_size)
         self.source_size = None if self.source_size is None else tuple(self.source_size)
         self.teacher = tuple(Path(t) for t in self.teacher)
         if min(self.mixup_alpha, self.cutmix_alpha) < 0:
             raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
         # Refuses a bad value before phase 1's minutes.
-        augmentation(0, self.augment, self.sharpness_jitter, self.color_gain_jitter)
+        augmentation(0, self.augment, self.sharpness_jitter, self.color_gain_jitter, self.low_detail)
 
     def to_json(self) -> dict[str, Any]:
         """JSON values: Paths (also inside tuples) as strings, tuples as lists."""
@@ -212,12 +226,14 @@ class TrainConfig:
 
 @dataclass
 class Data:
-    """Both sides of the split as cached uint8 images, labels and lesion ids."""
+    """Both sides of the split as cached uint8 images, labels and lesion ids; the training side may
+    end with extra images (`source` names their folder, `lesion_id` is empty)."""
 
     train: pd.DataFrame
     val: pd.DataFrame
     x_train: np.ndarray
     x_val: np.ndarray
+    extra_size: tuple[int, int] | None = None  # the extra images' (width, height), when they share one
 
     @property
     def y_train(self) -> np.ndarray:
@@ -247,11 +263,20 @@ def load_data(config: TrainConfig, preprocessor: Preprocessor, resume: bool) -> 
         f"split by lesion_id: {len(train)} train / {len(val)} validation images, "
         f"{train['lesion_id'].nunique()} / {val['lesion_id'].nunique()} lesions"
     )
+    train, extra_size = train.assign(source="ham10000"), None
+    if config.extra_data is not None:
+        extra = data.load_extra(config.extra_data)
+        extra_size = data.common_image_size(list(extra["path"]))
+        logger.info(
+            f"extra training images: {len(extra)} from {config.extra_data} ({_size_text(extra_size)})"
+        )
+        train = pd.concat([train, extra], ignore_index=True)
     return Data(
         train,
         val,
         data.load_images(list(train["path"]), preprocessor, "train"),
         data.load_images(list(val["path"]), preprocessor, "validation"),
+        extra_size,
     )
 
 
@@ -375,7 +400,12 @@ def fine_tune(
         config.batch_size,
         targets,
         augment=lambda seed: augmentation(
-            seed, config.augment, config.sharpness_jitter, config.color_gain_jitter
+            seed,
+            config.augment,
+            config.sharpness_jitter,
+            config.color_gain_jitter,
+            config.low_detail,
+            d.extra_size or (84, 84),
         ),
         seed=config.seed,
         epoch=done,
@@ -504,6 +534,11 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
             f"decay, EMA {config.ema_momentum}; {config.augment} augmentation"
             + (f", sharpness jitter {config.sharpness_jitter}" if config.sharpness_jitter > 0 else "")
             + (f", colour gain jitter {config.color_gain_jitter}" if config.color_gain_jitter > 0 else "")
+            + (
+                f", {config.low_detail:.0%} of images at the extra images' detail"
+                if config.low_detail > 0
+                else ""
+            )
             + _mixing(config)
             + "; logit-adjusted cross-entropy "
             f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "
@@ -527,15 +562,28 @@ def _mixing(config: TrainConfig) -> str:
     return f" with {' or '.join(on)}" if on else ""
 
 
+def _size_text(size: tuple[int, int] | None) -> str:
+    return "x".join(map(str, size)) if size else "mixed sizes"
+
+
 def _data_description(config: TrainConfig, d: Data) -> dict:
+    extra = d.train[d.train["source"] != "ham10000"]
     return {
-        "dataset": "HAM10000 training set (10,015 dermatoscopic images, 7 diagnoses)",
+        "dataset": "HAM10000 training set (10,015 dermatoscopic images, 7 diagnoses)"
+        + (
+            f", and on the training side only {len(extra)} more images from {config.extra_data.name} "
+            f"({_size_text(d.extra_size)}, no lesion ids)"
+            if config.extra_data is not None
+            else ""
+        ),
         "split": (
             f"by lesion_id (no lesion on both sides), stratified by dx, "
             f"{'from ' + config.split.name if config.split else f'seed {config.seed}'}: "
             f"{len(d.train)} train / {len(d.val)} validation images"
         ),
         "train_images": len(d.train),
+        "extra_train_images": len(extra),
+        "extra_train_class_counts": extra["dx"].value_counts().to_dict(),
         "validation_images": len(d.val),
         "validation_lesions": int(d.val["lesion_id"].nunique()),
         "validation_class_counts": d.val["dx"].value_counts().to_dict(),

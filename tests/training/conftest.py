@@ -8,7 +8,7 @@ from PIL import Image
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.paths import default_data_dir
-from skinlesion.training.data import METADATA_FILE
+from skinlesion.training.data import EXTRA_LABELS_FILE, METADATA_FILE
 
 REAL_DATA = default_data_dir()
 
@@ -29,6 +29,22 @@ def write_tiny_dataset(root: Path, lesions_per_class: int = 5, images_per_lesion
                 rows.append(f"HAM_{c:02d}{lesion:05d},{image_id},{code},histo,50.0,male,back")
                 n += 1
     (root / METADATA_FILE).write_text("\n".join(rows) + "\n")
+    return root
+
+
+def write_tiny_extra(root: Path, per_class: int = 3, size: int = 12) -> Path:
+    """An ISIC-2019-shaped extra folder: `labels.csv` (image,dx) and small square JPEGs in images/,
+    coloured by class as the tiny dataset's are, at less detail."""
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rows = ["image,dx"]
+    for c, code in enumerate(CLASS_CODES):
+        for i in range(per_class):
+            name = f"ISIC_9{c:02d}{i:04d}.jpg"
+            pixels = rng.normal(40 + 30 * c, 20, size=(size, size, 3)).clip(0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "images" / name, quality=90)
+            rows.append(f"{name},{code}")
+    (root / EXTRA_LABELS_FILE).write_text("\n".join(rows) + "\n")
     return root
 
 

@@ -14,11 +14,13 @@ from skinlesion.training.data import (
     common_jpeg_quality,
     labels,
     lesion_split,
+    load_extra,
     load_metadata,
     read_split,
     subsample_lesions,
     write_split,
 )
+from tests.training.conftest import write_tiny_extra
 
 
 def assert_no_lesion_crosses(split: pd.DataFrame) -> None:
@@ -115,3 +117,17 @@ def test_real_split_has_no_lesion_on_both_sides_and_every_class_on_each(real_dat
         share = (val["dx"] == code).sum() / (split["dx"] == code).sum()
         assert 0.12 < share < 0.28, (code, share)
     assert split.equals(lesion_split(meta, val_fraction=0.2, seed=42)), "the split must be reproducible"
+
+
+def test_extra_images_are_read_with_their_labels_and_refused_when_incomplete(tmp_path: Path) -> None:
+    extra = write_tiny_extra(tmp_path / "isic2019-84", per_class=2)
+    rows = load_extra(extra)
+    assert len(rows) == 14 and set(rows["source"]) == {"isic2019-84"}
+    assert rows["image_id"].str.startswith("ISIC_9").all() and all(p.is_file() for p in rows["path"])
+    assert rows["dx"].value_counts().to_dict() == dict.fromkeys(CLASS_CODES, 2)
+    next((extra / "images").glob("*.jpg")).unlink()
+    with pytest.raises(FileNotFoundError, match="1 images"):
+        load_extra(extra)
+    (extra / "labels.csv").write_text("name,diagnosis\nISIC_1.jpg,mel\n")
+    with pytest.raises(ValueError, match="columns image and dx"):
+        load_extra(extra)

@@ -11,6 +11,7 @@ from skinlesion.training.fit import (
     ImageBatches,
     LogitAdjustedLoss,
     RandomChannelGain,
+    RandomLowDetail,
     augmentation,
     distillation_targets,
     log_prior,
@@ -171,6 +172,27 @@ def test_colour_gain_jitter_scales_each_channel_on_its_own_within_its_range() ->
     for bad in (-0.1, 0.6):
         with pytest.raises(ValueError, match="colour gain"):
             augmentation(0, "strong", 0.0, bad)
+
+
+def test_low_detail_takes_the_fine_detail_of_its_share_of_images_and_leaves_the_rest() -> None:
+    """A 1-pixel checkerboard reduced to 12x12 and back is flat grey; a smooth image is kept; the
+    share drawn follows the probability; inference and probability 0 pass images through."""
+    checker = (np.indices((48, 64)).sum(axis=0) % 2 * 200.0 + 20)[None, :, :, None]
+    x = np.repeat(np.repeat(checker, 3, axis=3), 200, axis=0).astype(np.float32)
+    out = keras.ops.convert_to_numpy(RandomLowDetail(0.3, (12, 12), seed=2)(x, training=True))
+    reduced = out.std(axis=(1, 2, 3)) < 10  # the fine pattern gone, the mean kept
+    assert 0.2 < reduced.mean() < 0.4
+    np.testing.assert_allclose(out[reduced].mean(axis=(1, 2, 3)), 120.0, atol=2.0)
+    np.testing.assert_array_equal(out[~reduced], x[~reduced])
+    smooth = np.full((8, 48, 64, 3), 90.0, np.float32)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(RandomLowDetail(1.0, (12, 12))(smooth, training=True)), smooth, atol=1e-3
+    )
+    for layer, training in ((RandomLowDetail(1.0), False), (RandomLowDetail(0.0), True)):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x[:4], training=training)), x[:4])
+    assert len(augmentation(0, "strong", low_detail=0.25).layers) == len(augmentation(0, "strong").layers) + 1
+    with pytest.raises(ValueError, match="low-detail"):
+        augmentation(0, "strong", low_detail=1.5)
 
 
 def constant_images(labels: np.ndarray) -> np.ndarray:
