@@ -31,6 +31,10 @@ ERRORS: dict[str, ErrorCode] = {
     ),
     "invalid_explain": ErrorCode(400, "`explain` that is not true, false or a class code"),
     "explain_unavailable": ErrorCode(501, "`explain` asked of a model without class activation maps"),
+    "invalid_metadata": ErrorCode(
+        400, "`age` that is not a number of years from 0 to 120, or `sex` or `site` that is not one we know"
+    ),
+    "metadata_unavailable": ErrorCode(501, "`age`, `sex` or `site` sent to a model without a metadata model"),
     "method_not_allowed": ErrorCode(405, "not POST (OPTIONS gets a CORS preflight answer)"),
     "body_too_large": ErrorCode(413, "the request body is over 6 MiB"),
     "image_too_large": ErrorCode(413, "an image over `MAX_IMAGE_BYTES`"),
@@ -115,6 +119,9 @@ class Prediction(TypedDict):
     alerts: NotRequired[dict[str, Alert]]  # melanoma, malignant: when the card has operating points
     out_of_distribution: NotRequired[OutOfDistribution]  # when the model has a score
     explanation: NotRequired[Explanation]  # when asked with "explain"
+    # The patient's age, sex and site that were used, as read (a site in HAM10000's word); when present,
+    # probabilities, malignant_probability and alerts are those of image and metadata together.
+    metadata: NotRequired[dict[str, Any]]
     model: NotRequired[ModelInfo]  # once per answer: a batch carries it at its top level
 
 
@@ -171,6 +178,7 @@ def prediction(
     operating_points: dict[str, dict[str, Any]] | None = None,
     ood: OutOfDistribution | None = None,
     explanation: Explanation | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Prediction:
     """A single answer (with `model`) or a batch item (without): classes always in CLASS_CODES order."""
     top = max(probabilities, key=probabilities.__getitem__)
@@ -186,6 +194,8 @@ def prediction(
         answer["out_of_distribution"] = ood
     if explanation is not None:
         answer["explanation"] = explanation
+    if metadata:
+        answer["metadata"] = metadata
     if model is not None:
         answer["model"] = model
     return answer

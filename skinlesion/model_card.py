@@ -12,6 +12,7 @@ from typing import Any
 
 from skinlesion.classes import CLASS_CODES, CLASS_NAMES
 from skinlesion.image.preprocessing import PreprocessSpec
+from skinlesion.metadata import MetadataEvidence
 
 # Bumped whenever a field that serving reads changes meaning; serving refuses other versions.
 SCHEMA_VERSION = 2
@@ -26,13 +27,42 @@ LICENCE = (
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "
     "purposes only, with attribution, under the same licence."
 )
+EXTRA_DATA_LICENCE = (
+    " Also trained on the ISIC 2019 Challenge training images that are not HAM10000 (BCN_20000, Hospital "
+    "Clinic Barcelona: Combalia et al., arXiv:1908.02288, 2019; MSK, Memorial Sloan Kettering, including the "
+    "ISIC 2017 challenge set: Codella et al., arXiv:1710.05006), distributed under CC BY-NC 4.0 "
+    "(non-commercial, with attribution); their SCC labels are folded into akiec. Non-commercial use only."
+)
+
+
+def licence(training_data: dict[str, Any]) -> str:
+    """The licence section: HAM10000's terms, and ISIC 2019's where the run trained on its images."""
+    return LICENCE + (EXTRA_DATA_LICENCE if training_data.get("extra_train_images") else "")
+
+
 INTENDED_USE = (
     "Decision support for clinicians looking at dermatoscopic images of pigmented skin lesions: a second "
     "opinion over the 7 HAM10000 diagnoses. Not a diagnosis, not for use by patients on their own, and not "
     "validated on clinical (non-dermatoscopic) photos, other populations or other devices."
 )
-_TYPED = ("schema_version", "name", "version", "classes", "preprocessing", "calibration", "alerts", "ood")
+_TYPED = (
+    "schema_version",
+    "name",
+    "version",
+    "classes",
+    "preprocessing",
+    "calibration",
+    "alerts",
+    "ood",
+    "metadata",
+)
 ALERTS = ("melanoma", "malignant")
+
+
+def _check_alerts(alerts: dict[str, dict[str, Any]]) -> None:
+    for name in ALERTS:
+        for key in ("threshold", "sensitivity", "specificity"):
+            float(alerts[name][key])
 
 
 def card_path(model_path: Path) -> Path:
@@ -49,6 +79,9 @@ class ModelCard:
     calibration: dict[str, Any] | None = None  # {"temperature": T, ...how it was fitted and its effect}
     alerts: dict[str, dict[str, Any]] | None = None  # melanoma / malignant: {"threshold", "sensitivity", ...}
     ood: dict[str, Any] | None = None  # {"threshold": score above which an image is flagged, ...}
+    # The patient's age, sex and site as evidence (skinlesion.metadata): the fitted coefficients, and the
+    # temperature and alerts of fused answers, chosen on validation as `calibration` and `alerts` are.
+    metadata: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)  # for people; serving ignores it
 
     def __post_init__(self) -> None:
@@ -60,14 +93,19 @@ class ModelCard:
         if self.calibration is not None and not float(self.calibration["temperature"]) > 0:
             raise ValueError("the calibration temperature must be positive")
         if self.alerts is not None:
-            for name in ALERTS:
-                for key in ("threshold", "sensitivity", "specificity"):
-                    float(self.alerts[name][key])
+            _check_alerts(self.alerts)
+        if self.metadata is not None:
+            MetadataEvidence.from_card(self.metadata)
+            _check_alerts(self.metadata["alerts"])
         if self.ood is not None:
             float(self.ood["threshold"])
             for key in ("contrast_range", "roughness_range"):
                 if len([float(bound) for bound in self.ood[key]]) != 2:
                     raise ValueError(f"ood {key} must be [low, high]")
+
+    @property
+    def metadata_evidence(self) -> MetadataEvidence | None:
+        return None if self.metadata is None else MetadataEvidence.from_card(self.metadata)
 
     @property
     def temperature(self) -> float:
@@ -80,7 +118,11 @@ class ModelCard:
             "version": self.version,
             "classes": [{"code": code, "name": CLASS_NAMES[code]} for code in self.classes],
             "preprocessing": self.preprocessing.to_card(),
-            **{key: value for key in ("calibration", "alerts", "ood") if (value := getattr(self, key))},
+            **{
+                key: value
+                for key in ("calibration", "alerts", "ood", "metadata")
+                if (value := getattr(self, key))
+            },
             **self.details,
         }
 
@@ -100,6 +142,7 @@ class ModelCard:
             calibration=card.get("calibration"),
             alerts=card.get("alerts"),
             ood=card.get("ood"),
+            metadata=card.get("metadata"),
             details={key: value for key, value in card.items() if key not in _TYPED},
         )
 
@@ -123,7 +166,7 @@ def new_card(
     **details: Any,
 ) -> ModelCard:
     """A card for a model this project trained: the licence and intended use come with it;
-    `answers` holds the measured calibration, alerts and ood sections."""
+    `answers` holds the measured calibration, alerts, ood and metadata sections."""
     return ModelCard(
         preprocessing=preprocessing,
         version=version,

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,38 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / "tiny.tflite"
     path.write_bytes(keras_to_tflite(model))
     ModelCard(PreprocessSpec(input_size=TINY_INPUT), name="tiny-test-model", version="0.0.1").write(
+        card_path(path)
+    )
+    return path
+
+
+def metadata_section(site_class: dict[str, str], temperature: float = 1.0) -> dict:
+    """A card's metadata section whose only terms favour `site_class[site]` strongly at that site,
+    with alert thresholds of its own (figures made up for the test, not measured)."""
+    from skinlesion.metadata import FEATURES
+
+    coefficients = [[0.0] * len(FEATURES) for _ in CLASS_CODES]
+    for site, code in site_class.items():
+        coefficients[CLASS_CODES.index(code)][FEATURES.index(f"site {site}")] = 4.0
+    alert = {"sensitivity": 0.9, "specificity": 0.5}
+    return {
+        "weight": 0.5,
+        "features": list(FEATURES),
+        "coefficients": coefficients,
+        "intercept": [0.0] * len(CLASS_CODES),
+        "prior": [1 / len(CLASS_CODES)] * len(CLASS_CODES),
+        "calibration": {"temperature": temperature},
+        "alerts": {"melanoma": {**alert, "threshold": 0.2}, "malignant": {**alert, "threshold": 0.4}},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model_with_metadata(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with a card that takes age, sex and site: the face favours akiec, the back mel."""
+    path = tmp_path_factory.mktemp("tiny-metadata") / "tiny.tflite"
+    path.write_bytes(tiny_model.read_bytes())
+    card = ModelCard.read(card_path(tiny_model))
+    replace(card, metadata=metadata_section({"face": "akiec", "back": "mel"}, temperature=1.5)).write(
         card_path(path)
     )
     return path

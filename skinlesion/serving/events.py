@@ -8,14 +8,18 @@ sent with an `image/*` content type.
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.contract import ServiceError
+from skinlesion.metadata import InvalidMetadata, Patient, parse_patient
 from skinlesion.serving.config import Settings
 
-USAGE = "send a JSON object with 'url' (an http(s) image URL), 'image' (base64 of the file) or 'instances'"
+USAGE = (
+    "send a JSON object with 'url' (an http(s) image URL), 'image' (base64 of the file) or 'instances'; "
+    "optionally the patient's 'age', 'sex' and 'site'"
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class ImageRequest:
     url: str | None = None
     image: bytes | None = None
     explain: str | None = None  # a class code, or "top" for the predicted class; None: no map
+    patient: Patient = field(default_factory=Patient)  # age, sex and site, where the request gave them
 
     @property
     def source(self) -> str:
@@ -147,10 +152,14 @@ def parse_item(item: Any, settings: Settings) -> ImageRequest:
     if ("url" in item) == ("image" in item):
         raise ServiceError("invalid_request", "give exactly one of 'url' or 'image'")
     explain = parse_explain(item.get("explain"))
+    try:
+        patient = parse_patient(item)
+    except InvalidMetadata as error:
+        raise ServiceError("invalid_metadata", str(error)) from None
     if "url" in item:
         if not isinstance(item["url"], str) or not item["url"].strip():
             raise ServiceError("invalid_url", "'url' must be a non-empty string")
-        return ImageRequest(url=item["url"], explain=explain)
+        return ImageRequest(url=item["url"], explain=explain, patient=patient)
     value = item["image"]
     if not isinstance(value, str) or not value:
         raise ServiceError("invalid_base64", "'image' must be a non-empty base64 string")
@@ -163,7 +172,7 @@ def parse_item(item: Any, settings: Settings) -> ImageRequest:
     data = _b64decode(value, "'image'")
     if len(data) > settings.max_image_bytes:
         raise ServiceError("image_too_large", f"the image is larger than {settings.max_image_bytes:,} bytes")
-    return ImageRequest(image=data, explain=explain)
+    return ImageRequest(image=data, explain=explain, patient=patient)
 
 
 def _b64decode(text: str, what: str) -> bytes:

@@ -18,6 +18,7 @@ from skinlesion import contract
 from skinlesion.contract import ServiceError
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.metadata import Patient
 from skinlesion.serving import heatmap, logs, page
 from skinlesion.serving.config import Settings
 from skinlesion.serving.events import (
@@ -64,20 +65,34 @@ class Service:
             data, max_pixels=self.settings.max_pixels, min_size=self.preprocessor.spec.decode_size
         )
 
-    def classify(self, image: Image.Image, explain: str | None) -> contract.Prediction:
-        """One image's answer: probabilities, alerts and flag as the card defines them, and the
-        class activation map when asked (`explain`: a class code, or "top")."""
+    def classify(
+        self, image: Image.Image, explain: str | None, patient: Patient | None = None
+    ) -> contract.Prediction:
+        """One image's answer: probabilities, alerts and flag as the card defines them (with the
+        patient's metadata, the card's fused temperature and alerts), and the class activation map
+        when asked (`explain`: a class code, or "top")."""
         card = self.model.card
         if explain is not None and not self.model.explains:
             raise ServiceError(
                 "explain_unavailable", "this model has no class activation maps to explain with"
             )
-        out = self.model.run(self.preprocessor.resized_array(image))
+        patient = patient or Patient()
+        if patient.given and self.model.metadata is None:
+            raise ServiceError(
+                "metadata_unavailable",
+                "this model does not take the patient's age, sex or site; send the image alone",
+            )
+        out = self.model.run(self.preprocessor.resized_array(image), patient)
         probabilities = dict(zip(card.classes, map(float, out.probabilities), strict=True))
         ood = None
         if out.ood_reasons is not None:
             ood = contract.out_of_distribution(out.ood_score, float(card.ood["threshold"]), out.ood_reasons)
-        answer = contract.prediction(probabilities, operating_points=card.alerts, ood=ood)
+        answer = contract.prediction(
+            probabilities,
+            operating_points=card.metadata["alerts"] if patient.given else card.alerts,
+            ood=ood,
+            metadata=patient.to_answer(),
+        )
         if explain is not None:
             code = answer["prediction"] if explain == "top" else explain
             answer["explanation"] = heatmap.explanation(image, out.cam, card.classes.index(code), code)
@@ -87,7 +102,8 @@ class Service:
         if not request.batch:
             item = request.items[0]
             assert isinstance(item, ImageRequest)
-            return {**self.classify(self.image_for(item, deadline), item.explain), "model": self.model.info}
+            answer = self.classify(self.image_for(item, deadline), item.explain, item.patient)
+            return {**answer, "model": self.model.info}
 
         def load(item: ImageRequest | ServiceError) -> Image.Image | ServiceError:
             if isinstance(item, ServiceError):
@@ -105,7 +121,7 @@ class Service:
             try:
                 if isinstance(image, ServiceError):
                     raise image
-                items.append(self.classify(image, item.explain))
+                items.append(self.classify(image, item.explain, item.patient))
             except ServiceError as error:
                 items.append(error)
         return contract.batch_answer(items, self.model.info)

@@ -21,6 +21,7 @@ import numpy as np
 
 from skinlesion.contract import ModelInfo
 from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.metadata import Patient
 from skinlesion.model_card import ModelCard, card_path
 
 # The maintained runtime first; the others only where that is what the image has.
@@ -113,6 +114,7 @@ class LesionModel:
 
     def __init__(self, content: bytes, card: ModelCard, num_threads: int | None = None) -> None:
         self.card = card
+        self.metadata = card.metadata_evidence  # None: the model takes no age, sex or site
         self.sha256 = hashlib.sha256(content).hexdigest()
         self.interpreter = interpreter_class()(model_content=content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
@@ -177,14 +179,21 @@ class LesionModel:
         rows = [self._invoke(image) for image in pixels]
         return {role: np.stack([row[role] for row in rows]) for role in self._outputs}
 
-    def run(self, pixels: np.ndarray) -> Outputs:
-        """What the service answers from, for one resized uint8 image: calibrated probabilities,
-        the maps and the out-of-distribution check."""
+    def run(self, pixels: np.ndarray, patient: Patient | None = None) -> Outputs:
+        """What the service answers from, for one resized uint8 image: calibrated probabilities
+        (with the patient's metadata as evidence, when given), the maps and the out-of-distribution
+        check."""
         out = self._invoke(pixels)
         score = None if "ood_score" not in out else float(out["ood_score"][0])
         check = self.card.ood
+        if patient is not None and patient.given:
+            if self.metadata is None:
+                raise ValueError("this model's card has no metadata model")
+            probabilities = self.metadata.fuse(out["probabilities"][None], [patient])[0]
+        else:
+            probabilities = calibrate(out["probabilities"], self.card.temperature)
         return Outputs(
-            probabilities=calibrate(out["probabilities"], self.card.temperature),
+            probabilities=probabilities,
             cam=out.get("cam"),
             ood_score=score,
             ood_reasons=None if check is None else ood_reasons(score, out["texture"], check),

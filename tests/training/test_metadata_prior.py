@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.metadata import Patient
 from skinlesion.paths import RUN_SPLIT_FILE, RUN_VAL_PROBABILITIES_FILE
 from skinlesion.training.data import METADATA_FILE, lesion_split, load_metadata, write_split
-from skinlesion.training.metadata_prior import MetadataModel, fuse
+from skinlesion.training.metadata_prior import fit_metadata_model, patients
 from tests.training.conftest import write_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,43 +24,29 @@ def _rows(**columns: list) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def test_weight_zero_or_an_uninformative_metadata_leave_the_image_probabilities() -> None:
-    rng = np.random.default_rng(0)
-    image = rng.dirichlet(np.ones(7), size=20)
-    prior = rng.dirichlet(np.ones(7))
-    informative = rng.dirichlet(np.ones(7), size=20)
-    np.testing.assert_allclose(fuse(image, informative, prior, 0.0), image, atol=1e-12)
-    np.testing.assert_allclose(fuse(image, np.tile(prior, (20, 1)), prior, 1.0), image, atol=1e-12)
-    fused = fuse(image, informative, prior, 0.5)
-    np.testing.assert_allclose(fused.sum(axis=1), 1.0)
-    assert not np.allclose(fused, image)
-
-
-def test_metadata_that_favours_a_class_raises_it_and_its_weight_scales_the_shift() -> None:
-    image = np.full((1, 7), 1 / 7)
-    prior = np.full(7, 1 / 7)
-    metadata = np.array([[0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]])
-    half, full = fuse(image, metadata, prior, 0.5), fuse(image, metadata, prior, 1.0)
-    assert half[0, 0] > 1 / 7 and full[0, 0] > half[0, 0]
-    np.testing.assert_allclose(full, metadata)  # a flat image and a flat prior: the metadata's own answer
-
-
-def test_unknown_and_missing_values_add_no_evidence() -> None:
+def test_the_fitted_model_reads_the_rows_as_a_request_would_and_learns_the_site() -> None:
     train = _rows(
-        dx=list(CLASS_CODES) * 2,
-        age=[30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 20.0] * 2,
-        sex=["male", "female"] * 7,
-        localization=SITES * 2,
+        dx=list(CLASS_CODES) * 4,
+        age=[50.0] * 28,
+        sex=["male", "female"] * 14,
+        localization=SITES * 4,
     )
-    model = MetadataModel(train)
-    assert model.sites == sorted(SITES)
-    x = model.features(_rows(age=[np.nan, 50.0], sex=["unknown", "female"], localization=["unknown", "palm"]))
-    # age, age^2, age missing, male, female, then one column per training site
-    assert x.shape == (2, 5 + len(SITES))
-    np.testing.assert_array_equal(x[0], [0, 0, 1, 0, 0] + [0] * len(SITES))
-    np.testing.assert_array_equal(x[1], [0, 0, 0, 0, 1] + [0] * len(SITES))  # an unseen site: zeros
-    probs = model.probabilities(_rows(age=[50.0], sex=["male"], localization=["face"]))
-    assert probs.shape == (1, 7) and probs.sum() == pytest.approx(1.0)
+    assert patients(_rows(age=[np.nan], sex=["unknown"], localization=["unknown"])) == [Patient()]
+    assert patients(_rows(age=[45.0], sex=["female"], localization=["face"])) == [
+        Patient(45.0, "female", "face")
+    ]
+    model = fit_metadata_model(train, weight=0.5)
+    assert model.weight == 0.5 and model.prior == pytest.approx(np.full(7, 1 / 7))
+    by_site = model.probabilities([Patient(site=site) for site in SITES])
+    assert by_site.argmax(axis=1).tolist() == list(range(7))  # each site's own diagnosis
+    assert model.probabilities([Patient()]).sum() == pytest.approx(1.0)
+
+
+def test_a_class_without_training_rows_gets_no_probability() -> None:
+    train = _rows(dx=["nv", "mel"] * 5, age=[30.0, 70.0] * 5, sex=["male"] * 10, localization=["back"] * 10)
+    probs = fit_metadata_model(train, weight=1.0).probabilities([Patient(70.0), Patient(30.0)])
+    assert probs[:, [CLASS_CODES.index("nv"), CLASS_CODES.index("mel")]].sum(axis=1) == pytest.approx(1.0)
+    assert probs[0].argmax() == CLASS_CODES.index("mel") and probs[1].argmax() == CLASS_CODES.index("nv")
 
 
 def test_the_command_scores_a_run_with_and_without_metadata(tmp_path: Path) -> None:

@@ -15,8 +15,10 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.metadata import FEATURES
 from skinlesion.serving.model import LesionModel
 from skinlesion.training.data import load_metadata
+from tests.training.conftest import write_tiny_extra
 from tests.training.test_data import assert_no_lesion_crosses
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +93,11 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
         and card["alerts"]["malignant"]["sensitivity"] >= 0.95
     )
     assert card["ood"]["threshold"] > 0 and card["ood"]["flagged_share"]["generated"] >= 0
+    assert card["metadata"]["features"] == list(FEATURES) and set(card["metadata"]["alerts"]) == {
+        "melanoma",
+        "malignant",
+    }
+    assert card["metadata"]["calibration"]["temperature"] > 0
 
 
 def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset: Path) -> None:
@@ -104,6 +111,13 @@ def test_the_handler_serves_the_converted_model(tiny_tflite: Path, tiny_dataset:
     assert abs(sum(response["probabilities"].values()) - 1) < 1e-3
     assert response["prediction"] in CLASS_CODES
     assert set(response["alerts"]) == {"melanoma", "malignant"} and "flag" in response["out_of_distribution"]
+    patient = {"age": 80, "sex": "male", "site": "scalp"}
+    fused = handle({"image": base64.b64encode(image).decode(), **patient}, None, service=service)
+    assert fused["metadata"] == {"age": 80.0, "sex": "male", "site": "scalp"}
+    assert (
+        fused["alerts"]["melanoma"]["threshold"]
+        == LesionModel.load(tiny_tflite).card.metadata["alerts"]["melanoma"]["threshold"]
+    )
 
 
 def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
@@ -127,6 +141,34 @@ def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
     served = Service(Settings(model_path=tmp_path / "best.tflite")).preprocessor.spec
     assert served.color_constancy == "shades_of_gray" and served.source_size == (20, 15)
     assert served.source_jpeg_quality is None  # its training images were reduced, never compressed at 20x15
+
+
+def test_extra_images_join_the_training_side_only(tiny_dataset: Path, tmp_path: Path) -> None:
+    """`--extra-data` adds a folder of images without lesion ids to training, never to validation,
+    and `--low-detail` shows some training images at the extra images' detail; both in the summary."""
+    extra = write_tiny_extra(tmp_path / "isic2019-84", per_class=3)
+    plain, mixed = tmp_path / "plain", tmp_path / "mixed"
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(plain), *TINY_ARGS,
+               "--fine-tune-epochs", "0")  # fmt: skip
+    run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(mixed), *TINY_ARGS,
+               "--split", str(plain / "split.csv"), "--extra-data", str(extra),
+               "--low-detail", "0.5")  # fmt: skip
+    before, after = (json.loads((run / "training_summary.json").read_text()) for run in (plain, mixed))
+    assert after["training_data"]["train_images"] == before["training_data"]["train_images"] + 21
+    assert after["training_data"]["extra_train_images"] == 21
+    assert after["training_data"]["extra_train_class_counts"] == dict.fromkeys(CLASS_CODES, 3)
+    assert after["training_data"]["validation_images"] == before["training_data"]["validation_images"]
+    assert "21 more images from isic2019-84 (12x12, no lesion ids)" in after["training_data"]["dataset"]
+    assert "50% of images at the extra images' detail" in after["architecture"]["training"]
+    assert (mixed / "split.csv").read_text() == (plain / "split.csv").read_text()  # HAM10000's rows only
+
+    (extra / "labels.csv").write_text("image,dx\nISIC_9000000.jpg,scc\n")
+    refused = subprocess.run(
+        [sys.executable, "train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path / "bad"),
+         *TINY_ARGS, "--extra-data", str(extra)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "diagnoses outside" in refused.stderr
 
 
 def test_a_recorded_split_is_reused(tiny_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
