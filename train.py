@@ -51,6 +51,7 @@ def parse_args() -> argparse.Namespace:
             "source_size": parse_size,
             "split": Path,
             "extra_data": optional_path,
+            "init_from": optional_path,
         }.get(f.name) or type(default)
         group.add_argument(
             flag,

@@ -37,7 +37,15 @@ EXTRA_DATA_LICENCE = (
 
 def licence(training_data: dict[str, Any]) -> str:
     """The licence section: HAM10000's terms, and ISIC 2019's where the run trained on its images."""
-    return LICENCE + (EXTRA_DATA_LICENCE if training_data.get("extra_train_images") else "")
+    return LICENCE + (EXTRA_DATA_LICENCE if _saw_extra_data(training_data) else "")
+
+
+def _saw_extra_data(training_data: dict[str, Any]) -> bool:
+    """Whether the run, or the run it started from (`initialised_from`), trained on extra images."""
+    started_from = training_data.get("initialised_from")
+    return bool(training_data.get("extra_train_images")) or (
+        isinstance(started_from, dict) and _saw_extra_data(started_from)
+    )
 
 
 INTENDED_USE = (

@@ -52,3 +52,5 @@ def test_the_licence_names_isic_2019_only_for_a_model_trained_on_it() -> None:
     assert licence({"train_images": 8011}) == LICENCE
     both = licence({"train_images": 23295, "extra_train_images": 15284})
     assert both.startswith(LICENCE) and "CC BY-NC 4.0" in both and "BCN_20000" in both and "akiec" in both
+    second_stage = {"extra_train_images": 0, "initialised_from": {"model": "x.h5", "extra_train_images": 9}}
+    assert licence(second_stage) == both

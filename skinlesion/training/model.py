@@ -8,6 +8,7 @@ them trains the weights of all three.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
@@ -44,6 +45,14 @@ def with_softmax(logits: keras.Model) -> keras.Model:
     """The probabilities model over the same weights (what is saved and served)."""
     probs = keras.layers.Softmax(name="probabilities")(logits.output)
     return keras.Model(logits.input, probs, name="skin_lesion_classifier")
+
+
+def trained_classifier(path: Path) -> Classifier:
+    """A model this project trained (`with_softmax`, .h5 or .keras), to fine-tune further: its logits
+    model and the probabilities model over the same weights."""
+    full = keras.models.load_model(path, compile=False)
+    logits = keras.Model(full.input, full.get_layer("probabilities").input, name="skin_lesion_logits")
+    return Classifier(head=None, logits=logits, full=full)
 
 
 def build_classifier(backbone: keras.Model, inner_size: int, dropout: float) -> Classifier:

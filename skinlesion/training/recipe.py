@@ -41,6 +41,7 @@ from skinlesion.training.model import (
     Classifier,
     build_classifier,
     freeze_for_fine_tuning,
+    trained_classifier,
     with_softmax,
 )
 
@@ -111,6 +112,13 @@ class TrainConfig:
         (256, 192),
         "model",
         "model input WIDTHxHEIGHT (the images here are 200x150, upsampled to ImageNet's pixel count at 4:3)",
+    )
+    init_from: Path | None = option(
+        None,
+        "model",
+        "a model this project trained (e.g. runs/x/best.h5, same backbone and input) whose network and "
+        "head phase 2 starts from, instead of --weights and phase 1: the second stage of a progressive "
+        "recipe (first --extra-data images too, then HAM10000 alone); none: ImageNet weights",
     )
     inner_size: int = option(
         0, "model", "units of a hidden ReLU layer in the head; 0: linear head (exact CAM)"
@@ -202,6 +210,7 @@ class TrainConfig:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
         self.split = None if self.split is None else Path(self.split)
         self.extra_data = None if self.extra_data is None else Path(self.extra_data)
+        self.init_from = None if self.init_from is None else Path(self.init_from)
         self.input_size = tuple(self.input_size)
         self.source_size = None if self.source_size is None else tuple(self.source_size)
         self.teacher = tuple(Path(t) for t in self.teacher)
@@ -473,6 +482,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict:
             f"resuming after fine-tuning epoch {state['fine_tune_epochs_done']} of {config.fine_tune_epochs}"
         )
         clf = restore_classifier(run_dir, state)
+    elif config.init_from is not None:
+        state = new_state()  # the head comes trained: no phase 1
+        clf = trained_classifier(config.init_from)
+        logger.info(f"phase 2 starts from {config.init_from}")
     else:
         state = new_state()  # phase 1 takes minutes: an interrupted one starts again
         clf = build_classifier(backbone.model, config.inner_size, config.dropout)
@@ -526,8 +539,13 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
         "feature_map_layer": backbone.feature_map_layer,
         "head": head + "dense 7 (logits), softmax",
         "training": (
-            f"phase 1: head on cached frozen-backbone features, {config.head_epochs} epochs, Adam "
-            f"{config.head_learning_rate}; phase 2: fine-tuning from {config.fine_tune_from} (BatchNorm "
+            (
+                f"started from {config.init_from} (no phase 1); phase 2:"
+                if config.init_from is not None
+                else f"phase 1: head on cached frozen-backbone features, {config.head_epochs} epochs, Adam "
+                f"{config.head_learning_rate}; phase 2:"
+            )
+            + f" fine-tuning from {config.fine_tune_from} (BatchNorm "
             f"{'trained' if config.train_batchnorm else 'frozen'}), {config.fine_tune_epochs} epochs, AdamW "
             f"{config.fine_tune_learning_rate} "
             f"(weight decay {config.weight_decay}) after a {config.warmup_epochs}-epoch warm-up, cosine "
@@ -587,4 +605,13 @@ def _data_description(config: TrainConfig, d: Data) -> dict:
         "validation_images": len(d.val),
         "validation_lesions": int(d.val["lesion_id"].nunique()),
         "validation_class_counts": d.val["dx"].value_counts().to_dict(),
+        **({"initialised_from": _initial_training_data(config.init_from)} if config.init_from else {}),
     }
+
+
+def _initial_training_data(model: Path) -> dict:
+    """What the model phase 2 started from had learnt from: its run's training data, when its run
+    folder is beside it (the card's licence names every data source it saw)."""
+    summary = model.parent / paths.RUN_SUMMARY_FILE
+    described = json.loads(summary.read_text())["training_data"] if summary.is_file() else {}
+    return {"model": str(model), **described}

@@ -162,6 +162,17 @@ def test_extra_images_join_the_training_side_only(tiny_dataset: Path, tmp_path: 
     assert "50% of images at the extra images' detail" in after["architecture"]["training"]
     assert (mixed / "split.csv").read_text() == (plain / "split.csv").read_text()  # HAM10000's rows only
 
+    # The progressive recipe's second stage: HAM10000 alone, from the mixed run's model, no phase 1.
+    second = tmp_path / "second"
+    out = run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(second), *TINY_ARGS,
+                     "--split", str(plain / "split.csv"), "--init-from", str(mixed / "best.h5"))  # fmt: skip
+    assert f"phase 2 starts from {mixed / 'best.h5'}" in out
+    assert [h["epoch"] for h in json.loads((second / "history.json").read_text())] == [1]
+    summary = json.loads((second / "training_summary.json").read_text())
+    assert summary["training_data"]["extra_train_images"] == 0
+    assert summary["training_data"]["initialised_from"]["extra_train_images"] == 21
+    assert summary["architecture"]["training"].startswith(f"started from {mixed / 'best.h5'} (no phase 1)")
+
     (extra / "labels.csv").write_text("image,dx\nISIC_9000000.jpg,scc\n")
     refused = subprocess.run(
         [sys.executable, "train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(tmp_path / "bad"),
