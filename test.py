@@ -4,8 +4,9 @@ deployed function. Prints the most likely diagnosis and every class's probabilit
   python test.py                                   # the seed's melanoma picture, local endpoint
   python test.py path/to/lesion.jpg                # a local file, sent as base64
   python test.py https://.../lesion.jpg --api-url https://abc.execute-api.eu-west-1.amazonaws.com/prod/predict
-  python test.py lesion.jpg --function-name skin-lesion-classifier   # boto3; AWS credentials as usual
+  python test.py lesion.jpg --function-name skin-lesion-classifier:live   # boto3 (the released alias)
   python test.py lesion.jpg --explain              # also save where the model looked: lesion_explain.png
+  python test.py lesion.jpg --age 63 --sex female --site back   # with the patient's metadata
 
 Exit status: 0 a prediction, 1 the service answered an error, 2 bad arguments, 3 unreachable.
 """
@@ -79,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         help="ask for the class activation map of the predicted class (or of CLASS, e.g. mel) and save "
         "its overlay as a PNG",
     )
+    patient = parser.add_argument_group(
+        "the patient (optional; the answer then weighs the image with them, and says which were used)"
+    )
+    patient.add_argument("--age", type=float, help="age in years, 0 to 120")
+    patient.add_argument("--sex", help="male or female (m, f)")
+    patient.add_argument(
+        "--site",
+        help="body site: abdomen, acral, back, chest, ear, face, foot, genital, hand, lower extremity, neck, "
+        "scalp, trunk, upper extremity, or a common synonym (leg, arm, palm, torso, ...)",
+    )
     parser.add_argument(
         "--overlay",
         type=Path,
@@ -88,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        payload = build_request(args.image, args.explain)
+        payload = build_request(
+            args.image, args.explain, {"age": args.age, "sex": args.sex, "site": args.site}
+        )
         if args.function_name:
             answer = invoke_function(args.function_name, payload)
         else:

@@ -17,11 +17,15 @@ class EndpointUnreachable(Exception):
     pass
 
 
-def build_request(image: str | Path, explain: bool | str = False) -> dict[str, Any]:
+def build_request(
+    image: str | Path, explain: bool | str = False, patient: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A URL is sent for the service to fetch; anything else must be a local file, sent as base64.
-    `explain`: True for the predicted class's activation map, or a class code."""
+    `explain`: True for the predicted class's activation map, or a class code; `patient`: `age`,
+    `sex`, `site` as the contract takes them (None values are left out; the service checks them)."""
     text = str(image)
     extra = {"explain": explain} if explain else {}
+    extra |= {key: value for key, value in (patient or {}).items() if value is not None}
     if text.startswith(("http://", "https://")):
         return {"url": text, **extra}
     path = Path(image)
@@ -100,6 +104,12 @@ def report(answer: dict[str, Any]) -> str:
         )
     if any(alert["flag"] for alert in answer.get("alerts", {}).values()):
         lines.append("  refer / review: decision support only, not a diagnosis")
+    if "metadata" in answer:
+        used = ", ".join(
+            f"{key} {value:g}" if key == "age" else f"{key} {value}"
+            for key, value in answer["metadata"].items()
+        )
+        lines.append(f"with the patient's {used} (probabilities and alerts of image and metadata together)")
     ood = answer.get("out_of_distribution")
     if ood:
         verdict = "OUTSIDE what the model knows" if ood["flag"] else "looks like dermoscopy"

@@ -84,3 +84,16 @@ def test_the_api_key_goes_as_x_api_key() -> None:
         post_json(fake.url, {"url": "https://x.test/a.jpg"}, timeout=10, api_key="k-123")
         post_json(fake.url, {"url": "https://x.test/a.jpg"}, timeout=10)
     assert fake.api_keys == ["k-123", None]
+
+
+def test_the_patient_travels_with_the_image_and_the_report_says_it_was_used() -> None:
+    request = build_request("https://x.test/a.jpg", patient={"age": 63.0, "sex": "female", "site": None})
+    assert request == {"url": "https://x.test/a.jpg", "age": 63.0, "sex": "female"}
+    answer = {
+        "prediction": "nv",
+        "label": "Melanocytic nevus",
+        "probabilities": {"nv": 0.9, "mel": 0.1},
+        "metadata": {"age": 63.0, "site": "lower extremity"},
+        "model": {},
+    }
+    assert "with the patient's age 63, site lower extremity" in report(answer)

@@ -44,6 +44,18 @@ def test_errors_come_back_as_json(endpoint: str, image_server: ImageServer) -> N
     assert json.loads(result.stdout)["error"]["code"] == "fetch_failed"
 
 
+def test_the_patient_goes_with_the_image_and_bad_values_come_back_as_400(
+    endpoint: str, fullres_images: list[Path]
+) -> None:
+    """The tiny model behind the emulator takes no metadata: said as 501; a bad value is a 400 first."""
+    image = str(fullres_images[0])
+    unavailable = run_test_py(image, "--endpoint", endpoint, "--json", "--age", "63", "--site", "thigh")
+    assert unavailable.returncode == 1
+    assert json.loads(unavailable.stdout)["error"]["code"] == "metadata_unavailable"
+    invalid = run_test_py(image, "--endpoint", endpoint, "--json", "--sex", "x")
+    assert invalid.returncode == 1 and json.loads(invalid.stdout)["error"]["code"] == "invalid_metadata"
+
+
 def test_unreachable_endpoint_is_said_plainly(fullres_images: list[Path]) -> None:
     result = run_test_py(
         str(fullres_images[0]), "--endpoint", f"http://127.0.0.1:{free_port()}/x", "--timeout", "5"

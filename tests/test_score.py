@@ -5,6 +5,7 @@ import base64
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,10 @@ from skinlesion.classes import CLASS_CODES, MALIGNANT_CODES
 from skinlesion.contract import ServiceError
 from skinlesion.score import backends
 from skinlesion.score.__main__ import main
-from skinlesion.score.results import COLUMNS
+from skinlesion.score.backends import Backend
+from skinlesion.score.batches import Request, plan
+from skinlesion.score.inputs import list_csv
+from skinlesion.score.results import COLUMNS, COLUMNS_WITHOUT_METADATA
 from tests.support.fake_lambda import FakeLambda, answer_for
 from tests.support.image_server import ImageServer
 from tests.support.images import encode, jpeg, lesion_like
@@ -406,3 +410,121 @@ def test_the_api_key_is_sent_on_every_request(good_images: Path, tmp_path: Path)
             good_images, "--out", tmp_path / "r.csv", "--endpoint", fake.url, "--api-key", "k-123", *FAST
         )
     assert code == 0 and fake.api_keys and set(fake.api_keys) == {"k-123"}
+
+
+def patients_csv(folder: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """A list of images (written to `folder`, each different) with the patient's age, sex and site."""
+    table = folder / "patients.csv"
+    lines = ["path,age,sex,site"]
+    for seed, (name, *metadata) in enumerate(rows, start=1):
+        if not name.startswith("http"):
+            (folder / name).write_bytes(jpeg(100, 80, seed=seed))
+        lines.append(",".join([name, *metadata]))
+    table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def test_each_request_item_carries_its_rows_metadata(tmp_path: Path) -> None:
+    """Age as a number, other text as written (the service reads synonyms, and refuses what it does
+    not know: the scorer does not judge), empty cells left out; the size estimate stays honest."""
+    table = patients_csv(
+        tmp_path,
+        [
+            ("a.jpg", "63", "m", "leg"),
+            ("b.jpg", " 45.5 ", "", "lower extremity"),
+            ("c.jpg", "", "", ""),
+            ("d.jpg", "old", "female", "elbowpit"),
+            ("e.jpg", "nan", "unknown", ""),
+            ("https://example.org/f.jpg", "30", "", "back"),
+            ("a.jpg", "20", "f", "face"),  # listed again: scored once, as first listed
+        ],
+    )
+    items = list_csv(table)
+    backend = Backend(
+        answer=lambda payload: {},
+        describe="",
+        concurrency=1,
+        batch_size=16,
+        payload_limit=math.inf,
+        refuse=lambda size: None,
+    )
+    (request,) = plan(items, backend)
+    assert isinstance(request, Request)
+    metadata = [
+        {k: v for k, v in instance.items() if k not in ("image", "url")} for instance in request.instances
+    ]
+    assert metadata == [
+        {"age": 63.0, "sex": "m", "site": "leg"},
+        {"age": 45.5, "site": "lower extremity"},
+        {},
+        {"age": "old", "sex": "female", "site": "elbowpit"},
+        {"age": "nan", "sex": "unknown"},
+        {"age": 30.0, "site": "back"},
+    ]
+    assert request.instances[0]["image"] == base64.b64encode((tmp_path / "a.jpg").read_bytes()).decode()
+    assert request.instances[5]["url"] == "https://example.org/f.jpg"
+    sent = len(json.dumps({"instances": request.instances}))
+    assert sent <= request.size <= sent + 2 * len(request.instances)
+
+
+def test_metadata_for_a_model_without_a_metadata_model_is_a_row_error(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    table = patients_csv(
+        tmp_path,
+        [("given.jpg", "63", "male", "back"), ("none.jpg", "", "", ""), ("unknown.jpg", "", "unknown", "")],
+    )
+    out = tmp_path / "results.csv"
+    assert score(table, "--out", out, "--model", tiny_model) == 0
+    rows = rows_by_image(out)
+    assert rows["given.jpg"]["error_code"] == "metadata_unavailable" and rows["given.jpg"]["prediction"] == ""
+    for name in ("none.jpg", "unknown.jpg"):  # "unknown" is not metadata: the image alone is scored
+        assert rows[name]["error_code"] == "" and rows[name]["prediction"]
+        assert rows[name]["age"] == rows[name]["sex"] == rows[name]["site"] == ""
+
+
+def test_the_metadata_used_is_reported_and_a_refused_value_is_its_rows_error(
+    tmp_path: Path, tiny_model_with_metadata: Path
+) -> None:
+    table = patients_csv(
+        tmp_path,
+        [
+            ("read.jpg", "63", "m", "leg"),
+            ("site-only.jpg", "", "", "Upper_Back"),
+            ("none.jpg", "", "", ""),
+            ("bad-site.jpg", "40", "", "elbowpit"),
+            ("bad-age.jpg", "old", "", ""),
+            ("too-old.jpg", "130", "", ""),
+        ],
+    )
+    out = tmp_path / "results.csv"
+    assert score(table, "--out", out, "--model", tiny_model_with_metadata) == 0
+    rows = rows_by_image(out)
+    used = {
+        name: (row["age"], row["sex"], row["site"]) for name, row in rows.items() if not row["error_code"]
+    }
+    assert used == {
+        "read.jpg": ("63.0", "male", "lower extremity"),
+        "site-only.jpg": ("", "", "back"),
+        "none.jpg": ("", "", ""),
+    }
+    for name in ("bad-site.jpg", "bad-age.jpg", "too-old.jpg"):
+        assert rows[name]["error_code"] == "invalid_metadata", name
+        assert rows[name]["error_message"] and rows[name]["age"] == ""
+
+
+def test_metadata_goes_over_http_and_an_out_from_before_its_columns_is_resumed(tmp_path: Path) -> None:
+    table = patients_csv(tmp_path, [("old.jpg", "", "", ""), ("new.jpg", "70", "female", "face")])
+    out = tmp_path / "results.csv"
+    earlier = dict.fromkeys(COLUMNS_WITHOUT_METADATA, "") | {"image": "old.jpg", "prediction": "nv"}
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, COLUMNS_WITHOUT_METADATA, lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(earlier)
+    with FakeLambda() as fake:
+        assert score(table, "--out", out, "--endpoint", fake.url) == 0
+    ((instance,),) = [request.get("instances", [request]) for request in fake.requests]
+    assert {k: instance[k] for k in ("age", "sex", "site")} == {"age": 70.0, "sex": "female", "site": "face"}
+    rows = rows_by_image(out)  # read with the new columns
+    assert rows["old.jpg"]["prediction"] == "nv" and rows["old.jpg"]["age"] == ""
+    assert rows["new.jpg"]["prediction"] == "mel"

@@ -3,7 +3,7 @@
   python -m skinlesion.score images/ --out results.csv                      # the shipped model, here
   python -m skinlesion.score images/ --out results.csv --labels labels.csv  # + an evaluation beside it
   python -m skinlesion.score list.csv --endpoint https://ID.execute-api.REGION.amazonaws.com/prod/predict
-  python -m skinlesion.score images/ --function-name skin-lesion-classifier --concurrency 32
+  python -m skinlesion.score images/ --function-name skin-lesion-classifier:live --concurrency 32
 
 Made for thousands of images: a progress bar with rate and ETA; rows are flushed as answers come,
 and images already in --out are skipped, so a stopped run goes on where it stopped when run again;
@@ -41,8 +41,12 @@ EMULATOR_PATH = "/2015-03-31/functions/function/invocations"
 EPILOG = """\
 output columns (one row per image; empty where the model or its card gives nothing):
   image                  the image as INPUT names it: its path under the folder, or the CSV's `path`
+  age, sex, site         the patient's metadata the service used with the image, as it read them
+                         (e.g. site "leg" reads as "lower extremity"); empty when none was given
   prediction, label      the most probable class code and its name
-  p_akiec .. p_vasc      each class's probability (calibrated when the card says so)
+  p_akiec .. p_vasc      each class's probability (calibrated when the card says so); with
+                         metadata, of image and metadata together (so are the probability and
+                         alerts below)
   malignant_probability  P(mel) + P(bcc) + P(akiec)
   melanoma_alert, malignant_alert   True/False at the operating points of the model's card
   out_of_distribution, ood_reasons  the "not like the training images" flag; the checks that failed
@@ -50,12 +54,15 @@ output columns (one row per image; empty where the model or its card gives nothi
 
 error codes: the service's own (python -m skinlesion.contract lists them), e.g. not_an_image,
 undecodable_image, image_too_large, fetch_failed (a URL that answered an error, or a file that
-cannot be read); and from the remote modes: throttled (still throttled after --max-retries),
+cannot be read), invalid_metadata (a row's age, sex or site the service does not take),
+metadata_unavailable (a row with metadata, for a model that takes none: score without those
+columns); and from the remote modes: throttled (still throttled after --max-retries),
 http_NNN (a gateway error such as 503 after the retries, or an answer that is not the service's),
 lambda_error (the function itself failed, e.g. timed out).
 
 resuming: images already in --out are skipped and new rows appended; run the same command again
-after a stop. --retry-errors scores the error rows again (after throttling, say).
+after a stop. --retry-errors scores the error rows again (after throttling, say). An --out written
+before the age, sex and site columns is given them, empty.
 
 limits and URL rules in --local come from the service's environment variables (MAX_IMAGE_BYTES,
 MAX_PIXELS, FETCH_DEADLINE, ALLOW_PRIVATE_URLS, ...: see the README).
@@ -94,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="INPUT",
         help="a folder of images (jpg, jpeg, png, webp, bmp, gif, tif, tiff; searched recursively, scored "
         "in sorted order) or a .csv file with a `path` column: local paths (relative to the CSV's folder) "
-        "or http(s) URLs, which the service downloads",
+        "or http(s) URLs, which the service downloads; and optionally the patient's `age` (years, 0 to "
+        "120), `sex` (male, female) and `site` (a HAM10000 body site such as back, face, lower extremity, "
+        "or a common word such as leg, palm, torso), sent with that image (an empty cell: not given)",
     )
     parser.add_argument(
         "--out",

@@ -1,9 +1,11 @@
-"""What each request carries: images grouped up to the batch size and the backend's payload limit,
-files refused before sending, and the rows of one request's answer."""
+"""What each request carries: images (with their patient's metadata) grouped up to the batch size
+and the backend's payload limit, files refused before sending, and the rows of one request's answer."""
 
 import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from skinlesion.contract import ServiceError
 from skinlesion.score.backends import Backend
@@ -16,10 +18,10 @@ class Request:
     """Images sent together: one, or a batch kept within the backend's payload limit."""
 
     items: list[Item] = field(default_factory=list)
-    instances: list[dict[str, str]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
     size: int = len('{"instances": []}')
 
-    def add(self, item: Item, instance: dict[str, str], size: int) -> None:
+    def add(self, item: Item, instance: dict[str, Any], size: int) -> None:
         self.items.append(item)
         self.instances.append(instance)
         self.size += size + 2
@@ -34,7 +36,7 @@ def plan(items: list[Item], backend: Backend) -> Iterator[Request | Row]:
         if isinstance(instance, ServiceError):
             yield row_for(item.image, instance.to_dict())
             continue
-        size = sum(len(value) for value in instance.values()) + len('{"image": ""}')
+        size = instance_size(instance)
         if request.items and (
             len(request.items) >= backend.batch_size or request.size + size + 2 > backend.payload_limit
         ):
@@ -45,10 +47,11 @@ def plan(items: list[Item], backend: Backend) -> Iterator[Request | Row]:
         yield request
 
 
-def instance_for(item: Item, backend: Backend) -> dict[str, str] | ServiceError:
-    """A URL is sent for the service to fetch; a file is sent as base64, unless it cannot be."""
+def instance_for(item: Item, backend: Backend) -> dict[str, Any] | ServiceError:
+    """A URL is sent for the service to fetch; a file is sent as base64, unless it cannot be; either
+    with the item's age, sex and site."""
     if item.url is not None:
-        return {"url": item.url}
+        return {"url": item.url, **item.metadata}
     assert item.path is not None
     try:
         refused = backend.refuse(item.path.stat().st_size)
@@ -57,7 +60,15 @@ def instance_for(item: Item, backend: Backend) -> dict[str, str] | ServiceError:
         data = item.path.read_bytes()
     except OSError as error:
         return ServiceError("fetch_failed", f"cannot read the file: {error.strerror or error}")
-    return {"image": base64.b64encode(data).decode("ascii")}
+    return {"image": base64.b64encode(data).decode("ascii"), **item.metadata}
+
+
+def instance_size(instance: dict[str, Any]) -> int:
+    """JSON bytes of an instance, without serialising megabytes of base64 only to measure them:
+    the image (or URL) by its length, the rest as JSON."""
+    source = "image" if "image" in instance else "url"
+    rest = {key: value for key, value in instance.items() if key != source}
+    return len(instance[source]) + len(json.dumps({source: "", **rest}))
 
 
 def score_request(backend: Backend, request: Request) -> list[Row]:

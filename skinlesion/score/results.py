@@ -10,12 +10,13 @@ from typing import Any
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.score.errors import UsageError
-from skinlesion.score.inputs import open_csv
+from skinlesion.score.inputs import METADATA_COLUMNS, open_csv
 
 Row = dict[str, Any]
 
 COLUMNS = [
     "image",
+    *METADATA_COLUMNS,
     "prediction",
     "label",
     *(f"p_{code}" for code in CLASS_CODES),
@@ -27,11 +28,14 @@ COLUMNS = [
     "error_code",
     "error_message",
 ]
+# An --out written before the metadata columns: resumed, as its rows were scored without metadata.
+COLUMNS_WITHOUT_METADATA = [column for column in COLUMNS if column not in METADATA_COLUMNS]
 
 
 def read_results(out: Path) -> list[Row]:
     """The rows already in --out. A last line cut short by a killed run is removed from the file
-    first, so that the next row does not get glued onto it."""
+    first, so that the next row does not get glued onto it; a file without the metadata columns
+    is rewritten with them (empty), so that new rows can be appended."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a .csv file")
     if not out.exists():
@@ -42,9 +46,14 @@ def read_results(out: Path) -> list[Row]:
     with open_csv(out) as reader:
         if reader.fieldnames is None:
             return []
-        if reader.fieldnames != COLUMNS:
+        if reader.fieldnames not in (COLUMNS, COLUMNS_WITHOUT_METADATA):
             raise UsageError(f"{out} exists with other columns than this tool writes; choose another --out")
-        return list(reader)
+        rows = list(reader)
+        if reader.fieldnames == COLUMNS:
+            return rows
+    rows = [{**dict.fromkeys(METADATA_COLUMNS, ""), **row} for row in rows]
+    rewrite_results(out, rows)
+    return rows
 
 
 def rewrite_results(out: Path, rows: list[Row]) -> None:
@@ -88,6 +97,8 @@ def row_for(image: str, answer: dict[str, Any]) -> Row:
         message = f"{answer.get('errorType', 'error')}: {answer['errorMessage']}"
         row.update(error_code="lambda_error", error_message=one_line(message))
         return row
+    metadata = answer.get("metadata") or {}  # what the service used, which may be less than was sent
+    row.update({column: metadata.get(column, "") for column in METADATA_COLUMNS})
     row.update(prediction=answer["prediction"], label=answer["label"])
     row.update({f"p_{code}": answer["probabilities"][code] for code in CLASS_CODES})
     row["malignant_probability"] = answer.get("malignant_probability", "")

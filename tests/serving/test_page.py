@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from skinlesion.metadata import AGE_LIMITS, SEXES, SITES
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service, handle
 from skinlesion.serving.page import PAGE
@@ -49,6 +50,21 @@ def test_the_page_is_small_and_self_contained() -> None:
     html = PAGE.read_text(encoding="utf-8")
     assert len(html.encode()) < 100_000
     assert not re.search(r"""(src|href)=["']https?://""", html)  # no CDN, no external font
+
+
+def test_the_pages_patient_details_are_the_services_words() -> None:
+    """The page offers exactly what the service reads (not given, then each value), so that a
+    choice cannot be refused as invalid_metadata."""
+    html = PAGE.read_text(encoding="utf-8")
+
+    def options(select_id: str) -> list[str]:
+        (select,) = re.findall(rf'<select id="{select_id}">(.*?)</select>', html, flags=re.DOTALL)
+        return re.findall(r'<option value="([^"]*)"', select)
+
+    assert options("patient-site") == ["", *SITES]
+    assert sorted(options("patient-sex")) == sorted(["", *SEXES])
+    (age,) = re.findall(r'<input type="number" id="patient-age"[^>]*>', html)
+    assert f'min="{AGE_LIMITS[0]:g}"' in age and f'max="{AGE_LIMITS[1]:g}"' in age
 
 
 def test_get_on_predict_is_still_405(service: Service) -> None:
