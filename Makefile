@@ -78,7 +78,7 @@ clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
 
 # ---- container and deployment (docs/deployment.md) ----------------------------------
-.PHONY: container-test sam-validate deploy destroy
+.PHONY: container-test sam-validate deploy rollback destroy
 
 ## container-test: build the Lambda image (podman, local stand-in base) and check it with docker run, test.py and sam local
 container-test: setup
@@ -88,9 +88,13 @@ container-test: setup
 sam-validate:
 	SAM_CLI_TELEMETRY=0 "$$(bash scripts/container/install-sam.sh)" validate --lint --region us-east-1 --template template.yaml
 
-## deploy: ECR repository, image tagged with the commit, push, sam deploy; prints the endpoint URL (AWS credentials as usual)
+## deploy: ECR repository, image tagged with the commit, push, sam deploy (the alias live shifted to it gradually); prints the endpoint and the model live serves (AWS credentials as usual)
 deploy: $(VENV)/.synced
 	$(PY) scripts/deploy.py
+
+## rollback: stop a release in progress, or point the alias live back to the version it served before
+rollback: $(VENV)/.synced
+	$(PY) scripts/deploy.py --rollback
 
 ## destroy: delete the deployed stack (function, API, logs) and the ECR repository
 destroy: $(VENV)/.synced

@@ -19,7 +19,7 @@ from skinlesion.contract import ServiceError
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
 from skinlesion.metadata import Patient
-from skinlesion.serving import heatmap, logs, page
+from skinlesion.serving import heatmap, logs, metrics, page
 from skinlesion.serving.config import Settings
 from skinlesion.serving.events import (
     ImageRequest,
@@ -199,7 +199,8 @@ def handle(event: Any, context: Any, service: Service | None = None) -> dict[str
             500,
         )
         fields["code"] = "internal_error"
-    fields.update(status=status, ms=round((time.perf_counter() - started) * 1000, 1))
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    fields.update(status=status, ms=ms, **metrics.embedded(payload, ms))
     logger.log(logging.INFO if status < 500 else logging.ERROR, "request", extra={"fields": fields})
     return http_response(payload, status, settings) if http else payload
 

@@ -1,8 +1,9 @@
 """Structured logs: one JSON object per line on stdout, each carrying the invocation's request id.
 
 CloudWatch Logs Insights reads the fields of such lines directly (`filter status >= 500`,
-`stats avg(ms) by prediction`). Records do not propagate to the root logger, where Lambda's
-runtime client would print them a second time as text.
+`stats avg(ms) by prediction`), and CloudWatch turns the request line's embedded metric format
+block (`_aws`, from metrics.py) into metrics. Records do not propagate to the root logger, where
+Lambda's runtime client would print them a second time as text.
 """
 
 import json

@@ -143,7 +143,7 @@ def test_too_many_pixels_is_413(tiny_model: Path) -> None:
 def test_unexpected_failure_is_a_bare_500(
     service: Service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def explode(tensor: object) -> None:
+    def explode(*args: object) -> None:
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(service.model, "run", explode)
