@@ -20,8 +20,9 @@ MODEL_NAME = "skin-lesion-class"
 # The recipe of `train.py`'s defaults; 2.1: the served graph takes uint8 pixels; 2.2: no label smoothing;
 # 2.2.1: the same network, its card saying the training images' size that larger photos are reduced to.
 # 2.3.1: 2.3's network, its card saying the JPEG quality a reduced photo is compressed at
-# (source_jpeg_quality).
-MODEL_VERSION = "2.3.1"
+# (source_jpeg_quality). 2.4.0: 2.3.1's network, its card adding p(diagnosis | age, sex, site) with the
+# fused answers' temperature and alerts (`metadata`).
+MODEL_VERSION = "2.4.0"
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "

@@ -8,11 +8,13 @@ import pytest
 
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
+from skinlesion.metadata import Patient
 from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path
 from skinlesion.paths import DEFAULT_MODEL_PATH
 from skinlesion.serving.model import LesionModel
 from skinlesion.training.data import labels, load_images, load_metadata, read_split
 from skinlesion.training.evaluate import evaluate
+from skinlesion.training.metadata_prior import patients
 
 MODELS = DEFAULT_MODEL_PATH.parent
 TFLITE = DEFAULT_MODEL_PATH
@@ -58,3 +60,31 @@ def test_shipped_tflite_reaches_its_recorded_validation_balanced_accuracy(real_d
         recorded["confidence_intervals"]["balanced_accuracy"],
         atol=0.005,
     )
+
+
+def test_the_shipped_card_takes_the_patients_metadata_with_alerts_of_its_own() -> None:
+    """Age, sex and site are served: the card's metadata model reads them, its fused answers have
+    their own temperature and alerts chosen on validation, and a request without them is answered
+    as the image alone."""
+    card = ModelCard.read(card_path(TFLITE))
+    assert card.metadata is not None and card.metadata["weight"] == 0.5
+    for name, alert in card.metadata["alerts"].items():
+        assert alert["sensitivity"] >= (0.9 if name == "melanoma" else 0.95)
+    model = LesionModel.load(TFLITE)
+    pixels = np.random.default_rng(0).integers(0, 256, (*card.preprocessing.input_size[::-1], 3), np.uint8)
+    alone, patient = model.run(pixels), model.run(pixels, Patient(75.0, "male", "face"))
+    np.testing.assert_allclose(model.run(pixels, Patient()).probabilities, alone.probabilities)
+    assert patient.probabilities[CLASS_CODES.index("akiec")] > alone.probabilities[CLASS_CODES.index("akiec")]
+
+
+@pytest.mark.dataset
+def test_the_cards_metadata_figures_are_reproduced(real_data: Path) -> None:
+    """The fused balanced accuracy the card states, recomputed from the served file and the
+    metadata HAM10000 recorded for each validation image."""
+    split = read_split(MODELS / CARD["training_data"]["split_file"])
+    val = load_metadata(real_data).merge(split[split["split"] == "val"][["image_id"]], on="image_id")
+    pixels = load_images(list(val["path"]), Preprocessor(PreprocessSpec.from_card(CARD["preprocessing"])))
+    model = LesionModel.load(TFLITE, num_threads=2)
+    fused = model.metadata.fuse(model.predict(pixels), patients(val))
+    recorded = CARD["metadata"]["validation_metrics"]["balanced_accuracy"]
+    assert abs(evaluate(labels(val["dx"]), fused, n_boot=0)["balanced_accuracy"] - recorded) <= 0.005
