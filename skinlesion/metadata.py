@@ -116,31 +116,30 @@ def parse_age(value: Any) -> float | None:
     return float(value)
 
 
-def parse_sex(value: Any) -> str | None:
+def _in_vocabulary(
+    value: Any, name: str, synonyms: dict[str, str], words: tuple[str, ...], hint: str
+) -> str | None:
+    """`value` as one of `words` (case, spaces, '_' and '-' aside; synonyms read); None for
+    'unknown' or empty; InvalidMetadata naming the field for anything else."""
     if value is None:
         return None
     word = _word(value) if isinstance(value, str) else None
     if word == UNKNOWN or word == "":
         return None
-    sex = SEX_SYNONYMS.get(word, word)
-    if sex not in SEXES:
-        raise InvalidMetadata(f"'sex' must be one of {', '.join(SEXES)} (or m, f, unknown), got {value!r}")
-    return sex
+    found = synonyms.get(word, word) if word is not None else None
+    if found not in words:
+        raise InvalidMetadata(f"'{name}' must be one of {', '.join(words)} ({hint}), got {value!r}")
+    return found
+
+
+def parse_sex(value: Any) -> str | None:
+    return _in_vocabulary(value, "sex", SEX_SYNONYMS, SEXES, "or m, f, unknown")
 
 
 def parse_site(value: Any) -> str | None:
-    if value is None:
-        return None
-    word = _word(value) if isinstance(value, str) else None
-    if word == UNKNOWN or word == "":
-        return None
-    site = SITE_SYNONYMS.get(word, word)
-    if site not in SITES:
-        raise InvalidMetadata(
-            f"'site' must be one of {', '.join(SITES)} (or a common synonym such as leg, arm, palm, "
-            f"torso), got {value!r}"
-        )
-    return site
+    return _in_vocabulary(
+        value, "site", SITE_SYNONYMS, SITES, "or a common synonym such as leg, arm, palm, torso"
+    )
 
 
 def parse_patient(values: dict[str, Any]) -> Patient:
