@@ -49,3 +49,35 @@ def test_entry_point_answers_with_the_configured_model(tiny_model: Path) -> None
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["model"]["name"] == "tiny-test-model"
     assert abs(sum(answer["probabilities"].values()) - 1) < 1e-3
+
+
+IMPORTED = """
+import json, sys, lambda_function
+print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'skinlesion')))
+"""
+
+
+def test_every_module_the_handler_imports_is_in_the_image(tiny_model: Path) -> None:
+    """The Dockerfile copies the serving modules by name (and .dockerignore allows them by name): a
+    new module the handler imports must be on both lists, or the image fails at its first request."""
+    env = {**os.environ, "MODEL_PATH": str(tiny_model)}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTED],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = [
+        Path(f).resolve().relative_to(REPO).as_posix() for f in json.loads(result.stdout.splitlines()[-1])
+    ]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    allowed = [line[1:] for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    for module in imported:
+        folder = module.rsplit("/", 1)[0] + "/"
+        assert module in dockerfile or folder in dockerfile, f"the Dockerfile does not copy {module}"
+        assert module in allowed or folder in allowed, (
+            f".dockerignore keeps {module} out of the build context"
+        )

@@ -137,6 +137,7 @@ def test_the_image_holds_serving_only() -> None:
         "paths.py",
         "contract.py",
         "model_card.py",
+        "metadata.py",
         "image",
         "serving",
     }
