@@ -98,14 +98,15 @@ class Alert(TypedDict):
 
 class OutOfDistribution(TypedDict):
     flag: bool  # outside what the model knows: any of the checks below failed
-    score: float  # squared Mahalanobis distance of the image's features to the nearest class
+    score: float  # the detector's logit of "not dermoscopy" (model 2.5.0 on; 2.4.0: a Mahalanobis distance)
     threshold: float  # for the score; with the texture checks, 5 % of validation images are flagged
     reasons: list[str]  # which checks failed (features, contrast, texture)
     message: NotRequired[str]  # only when flagged
 
 
-# A class activation map: where the evidence for `class` lies, as the coarse grid (rows top to
-# bottom, in [0, 1]) and as a base64 PNG of the image with the map over it.
+# A class activation map: where the evidence for `class` stands out, as a grid (`grid_shape`: 12x16
+# for the shipped model; rows top to bottom, in [0, 1]) and as a base64 PNG of the image with the
+# map over it.
 Explanation = TypedDict(
     "Explanation", {"class": str, "grid": list[list[float]], "grid_shape": list[int], "overlay_png": str}
 )

@@ -51,7 +51,7 @@ def test_report_states_the_alerts_and_the_flag_and_the_overlay_is_saved(tmp_path
         "melanoma": {"threshold": 0.044, "sensitivity": 0.9, "specificity": 0.63},
         "malignant": {"threshold": 0.5, "sensitivity": 0.95, "specificity": 0.54},
     }
-    ood = out_of_distribution(500.0, 338.5, ["its features are far from every diagnosis the model learned"])
+    ood = out_of_distribution(500.0, 338.5, ["it does not look like a dermoscopy image to the detector"])
     answer = prediction(
         probabilities, {"name": "m", "version": "1", "sha256": "abc"}, operating_points=points, ood=ood
     )

@@ -82,7 +82,8 @@ class Service:
                 "metadata_unavailable",
                 "this model does not take the patient's age, sex or site; send the image alone",
             )
-        out = self.model.run(self.preprocessor.resized_array(image), patient)
+        pixels = self.preprocessor.resized_array(image)
+        out = self.model.run(pixels, patient)
         probabilities = dict(zip(card.classes, map(float, out.probabilities), strict=True))
         ood = None
         if out.ood_reasons is not None:
@@ -95,7 +96,9 @@ class Service:
         )
         if explain is not None:
             code = answer["prediction"] if explain == "top" else explain
-            answer["explanation"] = heatmap.explanation(image, out.cam, card.classes.index(code), code)
+            # The finer map costs three more invokes, so only an explained image pays for them.
+            maps = self.model.fine_cam(pixels, out.cam)
+            answer["explanation"] = heatmap.explanation(image, maps, card.classes.index(code), code)
         return answer
 
     def answer(self, request: ParsedRequest, deadline: float) -> contract.Prediction | contract.BatchAnswer:

@@ -1,9 +1,10 @@
-"""Class activation maps as something a person can look at: a coarse grid and a PNG overlay.
+"""Class activation maps as something a person can look at: a grid and a PNG overlay.
 
 The model pools its last feature map globally before a linear head, so the map of one class
 (the feature map times that class's head weights) is exact, not an approximation: its spatial
-mean plus the bias is the logit. The graph outputs that grid (e.g. 6x8 for 256x192 input);
-this module only post-processes it, with numpy and Pillow, so the Lambda stays small.
+mean plus the bias is the logit. The graph outputs that grid (6x8 for 256x192 input), and
+`LesionModel.fine_cam` interleaves four of them into a 12x16 one; this module only
+post-processes, with numpy and Pillow, so the Lambda stays small.
 """
 
 import base64
@@ -33,14 +34,20 @@ PNG_COLOURS = 256
 
 
 def normalise(grid: np.ndarray) -> np.ndarray:
-    """One class's coarse map scaled to [0, 1], keeping only evidence *for* the class.
+    """One class's map scaled to [0, 1], keeping only the evidence *for* the class that stands
+    out from the rest of the image.
 
-    Negative cells argue against the class; showing them as "warm" would mislead, so they are
-    clipped to 0. A grid with no positive cell has nothing to show and becomes all zeros.
+    The map's mean is (less the bias) the class's logit: a level every cell shares says how much
+    the image supports the class, not where, and drawn as "warm" it tints the whole frame. So
+    cells are measured from the mean (from 0 when the mean is negative: negative cells argue
+    against the class and are never warm) and clipped at 0. On 180 HAM10000 validation images the
+    12x16 map then puts 0.633 of its mass on the lesion instead of 0.531 (docs/results.md). A grid with
+    nothing above that level has nothing to show and becomes all zeros.
     """
-    positive = np.clip(np.asarray(grid, dtype=np.float32), 0.0, None)
-    peak = float(positive.max(initial=0.0))
-    return positive / peak if peak > 0 else np.zeros_like(positive)
+    values = np.asarray(grid, dtype=np.float32)
+    above = np.clip(values - max(float(values.mean()), 0.0), 0.0, None)
+    peak = float(above.max(initial=0.0))
+    return above / peak if peak > 0 else np.zeros_like(above)
 
 
 def colourise(values01: np.ndarray) -> np.ndarray:
@@ -49,6 +56,13 @@ def colourise(values01: np.ndarray) -> np.ndarray:
     values = np.clip(values01, 0.0, 1.0)
     channels = [np.interp(values, positions, RAMP_STOPS[:, k]) for k in range(3)]
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def upsample(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 2-D grid resized bilinearly to `size` (width, height), cell centres on pixel centres:
+    how the overlay draws a grid, and so how any measure of where it points must read it."""
+    coarse = Image.fromarray(np.asarray(grid, dtype=np.float32))  # mode "F"
+    return np.asarray(coarse.resize(tuple(size), Image.Resampling.BILINEAR))
 
 
 def overlay_png(image: Image.Image, grid01: np.ndarray, alpha: float = 0.45, max_side: int = 256) -> bytes:
@@ -65,8 +79,7 @@ def overlay_png(image: Image.Image, grid01: np.ndarray, alpha: float = 0.45, max
         raise ValueError(f"alpha must be within [0, 1], not {alpha}")
     base = image.convert("RGB")
     base.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-    coarse = Image.fromarray(np.asarray(grid01, dtype=np.float32))  # mode "F"
-    values = np.clip(np.asarray(coarse.resize(base.size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    values = np.clip(upsample(grid01, base.size), 0.0, 1.0)
     opacity = (alpha * values)[..., None]
     blended = np.asarray(base, dtype=np.float32) * (1.0 - opacity) + colourise(values) * opacity
     result = Image.fromarray(np.rint(blended).astype(np.uint8))
@@ -81,8 +94,9 @@ def overlay_png(image: Image.Image, grid01: np.ndarray, alpha: float = 0.45, max
 def explanation(image: Image.Image, cam: np.ndarray, class_index: int, class_code: str) -> dict[str, Any]:
     """The JSON-ready explanation of one class: its normalised grid and the overlay, base64-encoded.
 
-    cam is the graph's output as it comes, (1, h, w, classes) or (h, w, classes). The grid is
-    rounded to 3 decimals because more digits only lengthen the answer.
+    cam is a map of every class, (1, h, w, classes) or (h, w, classes): the graph's output or
+    `LesionModel.fine_cam`'s. The grid is rounded to 3 decimals because more digits only
+    lengthen the answer.
     """
     maps = cam[0] if cam.ndim == 4 and len(cam) == 1 else cam
     if maps.ndim != 3:

@@ -72,7 +72,7 @@ def ood_reasons(score: float, texture: np.ndarray, check: dict) -> list[str]:
     contrast, roughness = (float(v) for v in texture)
     reasons = []
     if score > check["threshold"]:
-        reasons.append("its features are far from every diagnosis the model learned")
+        reasons.append("it does not look like a dermoscopy image to the detector")
     low, high = check["contrast_range"]
     if not low <= contrast <= high:
         reasons.append("its contrast is " + ("too low (a blank frame?)" if contrast < low else "too high"))
@@ -83,6 +83,14 @@ def ood_reasons(score: float, texture: np.ndarray, check: dict) -> list[str]:
             + ("too smooth (a graphic?)" if roughness < low else "too rough (noise or text?)")
         )
     return reasons
+
+
+def shifted(pixels: np.ndarray, down: int, right: int) -> np.ndarray:
+    """(H, W, 3) pixels moved up by `down` rows and left by `right` columns, the last row and
+    column repeated into the gap: the network's cells then sit that much lower and further right
+    on the original image."""
+    padded = np.pad(pixels, ((0, down), (0, right), (0, 0)), mode="edge")
+    return padded[down:, right:]
 
 
 def calibrate(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -178,6 +186,23 @@ class LesionModel:
         """Every output for resized uint8 (n, H, W, 3) images, stacked by role."""
         rows = [self._invoke(image) for image in pixels]
         return {role: np.stack([row[role] for row in rows]) for role in self._outputs}
+
+    def fine_cam(self, pixels: np.ndarray, cam: np.ndarray) -> np.ndarray:
+        """The class activation maps at twice the resolution, (2h, 2w, classes), by shift and
+        stitch: the network invoked on the image moved by half a cell down, right and both, each
+        map's cells interleaved between those of `cam` (the unshifted image's, from `run`). Every
+        value is the served network's exact map at that position, for three more invokes; a 6x8
+        map says little more than "the middle", the 12x16 one follows the lesion
+        (docs/results.md)."""
+        rows, cols, n_classes = cam.shape
+        height, width = pixels.shape[-3:-1]
+        step_down, step_right = height // (2 * rows), width // (2 * cols)
+        fine = np.empty((2 * rows, 2 * cols, n_classes), dtype=np.float32)
+        fine[0::2, 0::2] = cam
+        for down, right in ((1, 0), (0, 1), (1, 1)):
+            moved = shifted(pixels.reshape(pixels.shape[-3:]), down * step_down, right * step_right)
+            fine[down::2, right::2] = self._invoke(moved)["cam"]
+        return fine
 
     def run(self, pixels: np.ndarray, patient: Patient | None = None) -> Outputs:
         """What the service answers from, for one resized uint8 image: calibrated probabilities

@@ -1,4 +1,5 @@
-"""Class activation maps turned into a grid and a PNG overlay, and the lesion mask used to judge them."""
+"""Class activation maps turned into a grid and a PNG overlay, and the lesion mask and mass share
+used to judge them."""
 
 import base64
 import io
@@ -11,8 +12,15 @@ import pytest
 from PIL import Image
 
 from skinlesion.paths import REPO_ROOT, default_data_dir
-from skinlesion.serving.heatmap import colourise, explanation, normalise, overlay_png
-from tests.support.lesion_mask import cam_mass_on_lesion, lesion_mask
+from skinlesion.serving.heatmap import colourise, explanation, normalise, overlay_png, upsample
+from skinlesion.training.lesion_mask import (
+    cam_mass_on_lesion,
+    centred_blob,
+    edge_share,
+    judged,
+    lesion_mask,
+    share_inside,
+)
 
 SKIN = (226, 178, 158)
 LESION = (96, 56, 44)
@@ -60,23 +68,31 @@ def test_the_module_imports_neither_tensorflow_nor_matplotlib() -> None:
 # --- normalise -------------------------------------------------------------------------------
 
 
-def test_normalise_clips_negatives_and_scales_the_peak_to_one() -> None:
-    grid = np.array([[-3.0, 0.0, 1.0], [2.0, 4.0, -0.5]])
+def test_normalise_keeps_what_stands_above_the_mean_and_scales_the_peak_to_one() -> None:
+    grid = np.array([[-3.0, 0.0, 1.0], [2.0, 4.0, 2.0]])  # mean 1
     out = normalise(grid)
-    np.testing.assert_allclose(out, [[0.0, 0.0, 0.25], [0.5, 1.0, 0.0]])
+    np.testing.assert_allclose(out, [[0.0, 0.0, 0.0], [1 / 3, 1.0, 1 / 3]])
     assert out.dtype == np.float32 and out.shape == grid.shape
     assert grid[0, 0] == -3.0  # the input is left alone
 
 
-def test_normalise_is_scale_invariant_and_ignores_negative_evidence() -> None:
-    grid = np.random.default_rng(0).normal(size=(6, 8))
-    np.testing.assert_allclose(normalise(grid), normalise(7.5 * grid), rtol=1e-6)
-    np.testing.assert_allclose(normalise(grid), normalise(np.maximum(grid, -100.0)), rtol=1e-6)
+def test_a_negative_mean_never_makes_evidence_against_the_class_warm() -> None:
+    """Below a negative mean the floor is 0: only cells that argue for the class can show."""
+    grid = np.array([[-9.0, -1.0], [0.5, 1.0]])  # mean -2.125
+    np.testing.assert_allclose(normalise(grid), [[0.0, 0.0], [0.5, 1.0]])
+
+
+def test_normalise_is_scale_invariant_and_blind_to_a_level_shared_by_every_cell() -> None:
+    grid = np.random.default_rng(0).normal(loc=3.0, size=(12, 16))
+    np.testing.assert_allclose(normalise(grid), normalise(7.5 * grid), atol=1e-5)
+    np.testing.assert_allclose(normalise(grid), normalise(grid + 40.0), atol=1e-5)
     assert normalise(grid).min() == 0.0 and normalise(grid).max() == 1.0
 
 
-@pytest.mark.parametrize("grid", [np.zeros((6, 8)), -np.ones((6, 8)), np.full((2, 3), -1e-9)])
-def test_normalise_without_positive_evidence_is_all_zeros(grid: np.ndarray) -> None:
+@pytest.mark.parametrize(
+    "grid", [np.zeros((6, 8)), -np.ones((6, 8)), np.full((2, 3), -1e-9), np.full((6, 8), 2.5)]
+)
+def test_normalise_without_evidence_standing_out_is_all_zeros(grid: np.ndarray) -> None:
     out = normalise(grid)
     assert np.isfinite(out).all() and not out.any()
 
@@ -158,19 +174,29 @@ def test_bad_arguments_are_refused() -> None:
         overlay_png(skin_image(32, 24), np.zeros((6, 8), dtype=np.float32), alpha=1.5)
 
 
+def test_upsampling_puts_cell_centres_on_pixel_centres() -> None:
+    """A 2x2 grid over 4x4 pixels: each cell's value sits on its quadrant, blending in between."""
+    values = upsample(np.array([[0.0, 1.0], [0.0, 1.0]]), (4, 4))
+    assert values.shape == (4, 4)
+    np.testing.assert_allclose(values[:, 0], 0.0) and np.testing.assert_allclose(values[:, 3], 1.0)
+    assert 0.0 < values[0, 1] < values[0, 2] < 1.0
+    same = np.random.default_rng(5).random((15, 20)).astype(np.float32)
+    np.testing.assert_array_equal(upsample(same, (20, 15)), same)
+
+
 # --- explanation ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("batched", [True, False])
 def test_explanation_is_json_ready_and_picks_the_class(batched: bool) -> None:
-    cam = np.random.default_rng(4).normal(size=(6, 8, 7)).astype(np.float32)
+    cam = np.random.default_rng(4).normal(size=(12, 16, 7)).astype(np.float32)
     cam[1, 2, 4] = 50.0  # class 4's peak
     answer = explanation(skin_image(256, 192), cam[None] if batched else cam, 4, "mel")
 
     assert set(answer) == {"class", "grid", "grid_shape", "overlay_png"}
-    assert answer["class"] == "mel" and answer["grid_shape"] == [6, 8]
+    assert answer["class"] == "mel" and answer["grid_shape"] == [12, 16]
     grid = np.array(answer["grid"])
-    assert grid.shape == (6, 8) and grid[1, 2] == 1.0 and grid.min() >= 0.0
+    assert grid.shape == (12, 16) and grid[1, 2] == 1.0 and grid.min() >= 0.0
     np.testing.assert_array_equal(grid, np.round(normalise(cam[:, :, 4]).astype(np.float64), 3))
     assert all(len(repr(v).split(".")[-1]) <= 3 for row in answer["grid"] for v in row)
     assert decode_png(base64.b64decode(answer["overlay_png"])).size == (256, 192)
@@ -206,6 +232,38 @@ def test_cam_mass_on_lesion_compares_inside_with_outside() -> None:
 
     inside, outside = cam_mass_on_lesion(np.full((6, 8), 0.5, dtype=np.float32), disc)
     assert inside == pytest.approx(0.5) and outside == pytest.approx(0.5)
+
+
+def test_the_share_inside_counts_mass_where_the_overlay_draws_it() -> None:
+    _, disc = disc_scene()
+    assert share_inside(disc.astype(np.float32), disc) == pytest.approx(1.0)
+    assert share_inside(np.ones((6, 8), dtype=np.float32), disc) == pytest.approx(disc.mean(), abs=1e-6)
+    on_lesion = np.zeros((12, 16), dtype=np.float32)
+    on_lesion[5, 9] = 1.0  # the fine cell over the disc's centre
+    in_a_corner = np.zeros((12, 16), dtype=np.float32)
+    in_a_corner[11, 0] = 1.0
+    assert share_inside(on_lesion, disc) > 0.9 and share_inside(in_a_corner, disc) == 0.0
+    assert np.isnan(share_inside(np.zeros((6, 8), dtype=np.float32), disc))
+
+
+def test_the_blob_is_centred_with_sigma_a_share_of_each_side() -> None:
+    blob = centred_blob(150, 200)
+    assert blob.shape == (150, 200) and blob.max() == pytest.approx(1.0, abs=1e-3)
+    np.testing.assert_allclose(blob, blob[::-1, ::-1], rtol=1e-6)  # symmetric about the centre
+    # The centre is (74.5, 99.5) in pixel indices, sigma 22.5 rows and 30 columns.
+    for row, col in ((74, 99), (97, 99), (74, 129), (0, 0)):
+        expected = np.exp(-0.5 * (((row - 74.5) / 22.5) ** 2 + ((col - 99.5) / 30) ** 2))
+        assert blob[row, col] == pytest.approx(expected, rel=1e-5)
+
+
+def test_masks_of_a_speck_or_of_the_frame_edge_are_not_judged() -> None:
+    _, disc = disc_scene()
+    assert judged(disc) and edge_share(disc) == 0.0
+    speck = np.zeros_like(disc)
+    speck[70:74, 100:104] = True
+    ring = np.ones_like(disc)
+    ring[20:-20, 20:-20] = False  # a vignette
+    assert not judged(speck) and not judged(ring) and edge_share(ring) == 1.0
 
 
 @pytest.mark.dataset
