@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from skinlesion.model_card import MODEL_VERSION
-from skinlesion.paths import DATA_DIR_ENV, RUN_SPLIT_FILE, RUN_SUMMARY_FILE, default_data_dir
+from skinlesion.paths import (
+    DATA_DIR_ENV,
+    EXTRA_DATA_DIR_ENV,
+    RUN_SPLIT_FILE,
+    RUN_SUMMARY_FILE,
+    default_data_dir,
+    default_extra_data_dir,
+)
 from skinlesion.training.export import ExportConfig, export
 from skinlesion.training.tflite import QUANTIZATIONS
 
@@ -61,7 +68,15 @@ def parse_args() -> argparse.Namespace:
         "--ood-train-images",
         type=int,
         default=0,
-        help="training images the out-of-distribution score is fitted on; 0 for all",
+        help="training images the out-of-distribution detector is fitted on; 0 for all",
+    )
+    p.add_argument(
+        "--extra-data",
+        type=Path,
+        default=default_extra_data_dir(),
+        help="other clinics' dermoscopy (the ISIC 2019 folder train.py --extra-data takes) that the "
+        f"out-of-distribution detector learns to leave unflagged (default: ${EXTRA_DATA_DIR_ENV}, else "
+        "../shared/data/isic2019-84); used only if the folder exists, and named in the card's licence",
     )
     p.add_argument(
         "--representative-images",
@@ -91,6 +106,7 @@ def main() -> None:
             check_images=args.check_images,
             representative_images=args.representative_images,
             ood_train_images=args.ood_train_images,
+            extra_data=args.extra_data if args.extra_data.is_dir() else None,
         )
     )
 

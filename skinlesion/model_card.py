@@ -21,8 +21,9 @@ MODEL_NAME = "skin-lesion-class"
 # 2.2.1: the same network, its card saying the training images' size that larger photos are reduced to.
 # 2.3.1: 2.3's network, its card saying the JPEG quality a reduced photo is compressed at
 # (source_jpeg_quality). 2.4.0: 2.3.1's network, its card adding p(diagnosis | age, sex, site) with the
-# fused answers' temperature and alerts (`metadata`).
-MODEL_VERSION = "2.4.0"
+# fused answers' temperature and alerts (`metadata`). 2.5.0: the same network and answers; the
+# out-of-distribution score is a detector of "not dermoscopy" trained on photos and their crops.
+MODEL_VERSION = "2.5.0"
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "
@@ -42,9 +43,11 @@ def licence(training_data: dict[str, Any]) -> str:
 
 
 def _saw_extra_data(training_data: dict[str, Any]) -> bool:
-    """Whether the run, or the run it started from (`initialised_from`), trained on extra images."""
+    """Whether the run, the run it started from (`initialised_from`) or the out-of-distribution
+    detector (`ood_extra_images`) learnt from extra images."""
     started_from = training_data.get("initialised_from")
-    return bool(training_data.get("extra_train_images")) or (
+    seen = training_data.get("extra_train_images") or training_data.get("ood_extra_images")
+    return bool(seen) or (
         isinstance(started_from, dict) and _saw_extra_data(started_from)
     )
 

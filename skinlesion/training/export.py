@@ -1,7 +1,8 @@
 """Trained `.h5`/`.keras` -> checked `.tflite` + model card, as `convert_model.py` runs it.
 
 Every figure is measured on the converted file, as served, on the recorded split's images:
-1. the out-of-distribution score is fitted on the training images' pooled features;
+1. the out-of-distribution detector is fitted on the training images' pooled features (with other
+   clinics' dermoscopy where given) against photos that are not dermoscopy and their crops;
 2. the serving graph (probabilities, CAM, score) is converted and checked against Keras; the card's
    preprocessing gains the training images' size (`source_size`, unless the run reduced them to one
    itself), which larger photos are reduced to, and the JPEG quality they share
@@ -28,10 +29,10 @@ from skinlesion.metadata import FEATURES
 from skinlesion.model_card import MODEL_VERSION, ModelCard, card_path, licence, new_card
 from skinlesion.serving.config import Settings
 from skinlesion.serving.model import LesionModel, calibrate, ood_reasons
-from skinlesion.training import calibration, data, ood_probes
+from skinlesion.training import calibration, data, ood_negatives, ood_probes
 from skinlesion.training.evaluate import evaluate, format_report, paired_difference
 from skinlesion.training.metadata_prior import fit_metadata_model, patients
-from skinlesion.training.ood import MahalanobisParams, fit_mahalanobis, threshold_for_rate
+from skinlesion.training.ood import REGULARISATION_C, LinearDetector, fit_detector, threshold_for_rate
 from skinlesion.training.operating_points import alert_points
 from skinlesion.training.serving_graph import serving_model
 from skinlesion.training.tflite import keras_to_tflite, tflite_latency_ms
@@ -42,6 +43,13 @@ logger = logging.getLogger(__name__)
 # texture statistic; the union is measured and written into the card.
 OOD_SCORE_RATE = 0.04
 TEXTURE_TAIL = 0.25  # percent
+# Other clinics' images: this many join the detector's dermoscopy side, and the next
+# OOD_EXTRA_CHECKED (never fitted on) measure how often the flag fires on them.
+OOD_EXTRA_IMAGES = 1500
+OOD_EXTRA_CHECKED = 500
+DERMOSCOPY_FULL_SIZE = "ham10000 full-size (dermoscopy)"
+DERMOSCOPY_OTHER_CLINICS = "isic 2019 84x84, not fitted on (dermoscopy)"
+DERMOSCOPY_GROUPS = (DERMOSCOPY_FULL_SIZE, DERMOSCOPY_OTHER_CLINICS)
 CALIBRATION_FRACTION = 0.5  # of validation lesions, for fitting the temperature
 # The weight of the metadata's evidence: half of Bayes' rule. Measured on two splits, w = 0.5 raised
 # balanced accuracy and macro ROC AUC on both, while w = 1 (image and metadata taken as independent)
@@ -60,7 +68,10 @@ class ExportConfig:
     version: str = MODEL_VERSION
     check_images: int = 0  # 0: every validation image
     representative_images: int = 200
-    ood_train_images: int = 0  # training images the score is fitted on; 0: all
+    ood_train_images: int = 0  # training images the detector is fitted on; 0: all
+    extra_data: Path | None = (
+        None  # other clinics' dermoscopy (data.load_extra) the detector learns is not outside
+    )
     plots_dir: Path | None = None  # where the reliability diagram goes (default: beside the model)
 
 
@@ -83,36 +94,69 @@ def agreement(keras_probs: np.ndarray, tflite_probs: np.ndarray) -> dict[str, fl
     }
 
 
+def _pooled_features(
+    features: LesionModel, images: list, preprocessor: Preprocessor, desc: str
+) -> np.ndarray:
+    """Pooled features of images (paths or PIL images), in chunks so the progress bar moves."""
+    pooled = []
+    for start in range(0, len(images), 512):
+        chunk = images[start : start + 512]
+        if isinstance(chunk[0], Path):
+            pixels = data.load_images(chunk, preprocessor, f"{desc} {start}+")
+        else:
+            pixels = np.stack([preprocessor.resized_array(image) for image in chunk])
+        pooled.append(features.predict_outputs(pixels)["pooled_features"])
+    return np.concatenate(pooled)
+
+
+def extra_rows(config: ExportConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Other clinics' images for the detector: (fitted on, checked on), disjoint random samples;
+    both empty without `extra_data`."""
+    if config.extra_data is None:
+        empty = pd.DataFrame(columns=["image_id", "dx", "path", "source"])
+        return empty, empty
+    rows = data.load_extra(config.extra_data).sample(frac=1.0, random_state=0)
+    return rows.iloc[:OOD_EXTRA_IMAGES], rows.iloc[OOD_EXTRA_IMAGES : OOD_EXTRA_IMAGES + OOD_EXTRA_CHECKED]
+
+
 def fit_ood(
     model: keras.Model, layer: str, meta: pd.DataFrame, config: ExportConfig, spec: PreprocessSpec
-) -> MahalanobisParams:
-    """The Mahalanobis score's statistics, on the training images' pooled features as the
-    converted graph computes them (the serving graph with the features where the score will be)."""
+) -> LinearDetector:
+    """The detector, on pooled features as the converted graph computes them (the serving graph
+    with the features where the score will be): training dermoscopy against `ood_negatives`."""
     features = LesionModel(keras_to_tflite(serving_model(model, layer, spec)), ModelCard(spec), num_threads=2)
     rows = meta[meta["split"] == "train"]
     if 0 < config.ood_train_images < len(rows):
         rows = rows.sample(config.ood_train_images, random_state=0)
     preprocessor = Preprocessor(spec)
-    pooled = []
-    for start in range(0, len(rows), 512):  # chunks: decoding stays in step with the progress bar
-        chunk = rows.iloc[start : start + 512]
-        pixels = data.load_images(list(chunk["path"]), preprocessor, f"train {start}+")
-        pooled.append(features.predict_outputs(pixels)["pooled_features"])
-    # 128 components; fewer for a tiny dataset, where a covariance needs more images than dimensions
-    components = min(128, len(rows) // 2)
-    return fit_mahalanobis(np.concatenate(pooled), data.labels(rows["dx"]), n_components=components)
+    dermoscopy = list(rows["path"]) + list(extra_rows(config)[0]["path"])
+    negatives, _ = ood_negatives.negatives()
+    return fit_detector(
+        _pooled_features(features, dermoscopy, preprocessor, "dermoscopy"),
+        _pooled_features(features, negatives, preprocessor, "not dermoscopy"),
+    )
 
 
-def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[str, float]]:
-    """The score of each non-dermoscopy probe, and of the full-size HAM10000 images if present."""
+def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[str, list[str]]]:
+    """Why the served flag fires (empty: it does not) on each held-apart non-dermoscopy probe, and
+    on dermoscopy it should leave alone: the full-size HAM10000 images and other clinics' images
+    the detector was not fitted on, where present; every image decoded as the service decodes it."""
     preprocessor = Preprocessor(served.card.preprocessing)
-    groups = {"photos": ood_probes.photos(), "generated": ood_probes.generated()}
-    fullres = sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg"))
-    if fullres:
-        size = served.card.preprocessing.decode_size
-        groups["ham10000 full-size (dermoscopy)"] = {
-            p.name: decode_image(p.read_bytes(), Settings.max_pixels, min_size=size) for p in fullres
-        }  # decoded as the service decodes them
+    size = served.card.preprocessing.decode_size
+    groups = {
+        "photos": ood_probes.photos(),
+        "photo crops": ood_probes.crops(),
+        "generated": ood_probes.generated(),
+    }
+    dermoscopy = {
+        DERMOSCOPY_FULL_SIZE: sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg")),
+        DERMOSCOPY_OTHER_CLINICS: list(extra_rows(config)[1]["path"]),
+    }
+    for group, paths in dermoscopy.items():
+        if paths:
+            groups[group] = {
+                p.name: decode_image(p.read_bytes(), Settings.max_pixels, min_size=size) for p in paths
+            }
     flagged = {}
     for group, images in groups.items():
         runs = {name: served.run(preprocessor.resized_array(image)) for name, image in images.items()}
@@ -132,20 +176,28 @@ def ood_check(val_scores: np.ndarray, val_texture: np.ndarray) -> dict:
 
 
 def ood_section(
-    check: dict, val_flagged: float, probes: dict[str, dict[str, list[str]]], ood: MahalanobisParams
+    check: dict, val_flagged: float, probes: dict[str, dict[str, list[str]]], n_other_clinics: int
 ) -> dict:
+    """The card's `ood`: the thresholds, how the score is made, and the flag measured on every probe
+    group (each non-dermoscopy probe's reasons; for dermoscopy, only the images flagged)."""
+    other = f" and {n_other_clinics} of other clinics' (ISIC 2019, 84x84)" if n_other_clinics else ""
     return {
         **check,
-        "score": "squared Mahalanobis distance of the pooled features to the nearest class mean, shared "
-        f"within-class covariance over {ood.projection.shape[1]} principal components, fitted on the "
-        "training images; an image is flagged when the score is above the threshold or its contrast or "
-        "roughness (the graph's texture output, skinlesion/training/serving_graph.py) is outside the ranges",
+        "score": "logit of a logistic regression (C = "
+        f"{REGULARISATION_C}) of 'not dermoscopy' on the pooled features, fitted on the HAM10000 training "
+        f"images{other} against {ood_negatives.describe()}; an image is flagged when the score is "
+        "above the threshold or its contrast or roughness (the graph's texture output, "
+        "skinlesion/training/serving_graph.py) is outside the ranges. The probes below are photos the "
+        "detector never saw any crop of",
         "validation_flagged": val_flagged,
         "flagged_share": {
             group: float(np.mean([bool(reasons) for reasons in flags.values()]))
             for group, flags in probes.items()
         },
-        "probes": probes,
+        "probes": {
+            group: flags if group not in DERMOSCOPY_GROUPS else {n: r for n, r in flags.items() if r}
+            for group, flags in probes.items()
+        },
     }
 
 
@@ -281,7 +333,8 @@ def export(config: ExportConfig) -> ModelCard:
             ]
         )
     )
-    answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), ood)
+    n_other_clinics = len(extra_rows(config)[0])
+    answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), n_other_clinics)
     logger.info(
         f"{config.out}: {len(tflite) / 1e6:.2f} MB, quantize={config.quantize}\n"
         f"TFLite vs Keras on {check['n_images']} validation images: "
@@ -299,13 +352,16 @@ def export(config: ExportConfig) -> ModelCard:
         f"{answers['metadata']['calibration']['temperature']:.3f}, alerts: "
         f"{json.dumps({k: v['threshold'] for k, v in answers['metadata']['alerts'].items()})}"
     )
+    training_data = {**summary["training_data"], "split_file": config.split.name}
+    if n_other_clinics:  # the detector learnt from their features: their licence applies too
+        training_data["ood_extra_images"] = n_other_clinics
     card = new_card(
         spec,
         config.version,
         answers=answers,
         architecture=summary["architecture"],
-        licence=licence(summary["training_data"]),
-        training_data={**summary["training_data"], "split_file": config.split.name},
+        licence=licence(training_data),
+        training_data=training_data,
         validation_metrics=summary["validation_metrics"],
         conversion_check=check,
         training_wall_time_s=summary["wall_time_s"],

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from skinlesion.image.preprocessing import PreprocessSpec
-from skinlesion.training.ood import MahalanobisParams
+from skinlesion.training.ood import LinearDetector
 
 # Output names, in the order the TFLite graph lists them; serving finds each by its shape.
 PROBABILITIES, CAM, POOLED, OOD_SCORE, TEXTURE = (
@@ -50,7 +50,7 @@ class Texture(keras.layers.Layer):
     """(contrast, roughness) of the scaled input: whether it can be a dermoscopy image at all.
 
     The backbone's features place a flat colour, noise or a page of text near the dermoscopy
-    images (they excite none of its filters strongly), so the Mahalanobis score cannot see them;
+    images (they excite none of its filters strongly), so the detector's score may not see them;
     their pixels can. Contrast (the grey level's standard deviation) is zero for a blank frame;
     roughness (the mean step between neighbouring pixels, relative to the contrast) is extreme
     for noise and text and near zero for a smooth graphic.
@@ -63,33 +63,6 @@ class Texture(keras.layers.Layer):
             keras.ops.abs(grey[:, :, 1:] - grey[:, :, :-1]), axis=(1, 2)
         )
         return keras.ops.stack([contrast, steps / (contrast + 1e-6)], axis=-1)
-
-
-@keras.saving.register_keras_serializable(package="skinlesion")
-class MahalanobisScore(keras.layers.Layer):
-    """min over classes of ||f @ projection + offset - mean_c||^2: a Mahalanobis distance to the
-    nearest class, whitening folded into the projection (see `training/ood.py`)."""
-
-    def __init__(self, n_features: int, n_components: int, n_classes: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.shapes = (n_features, n_components, n_classes)
-        self.projection = self.add_weight((n_features, n_components), trainable=False, name="projection")
-        self.offset = self.add_weight((n_components,), trainable=False, name="offset")
-        self.class_means = self.add_weight((n_classes, n_components), trainable=False, name="class_means")
-
-    def call(self, features):
-        z = keras.ops.matmul(features, self.projection) + self.offset
-        distances = keras.ops.sum(keras.ops.square(z[:, None, :] - self.class_means[None]), axis=-1)
-        return keras.ops.min(distances, axis=-1, keepdims=True)
-
-    def get_config(self) -> dict:
-        n_features, n_components, n_classes = self.shapes
-        return {
-            **super().get_config(),
-            "n_features": n_features,
-            "n_components": n_components,
-            "n_classes": n_classes,
-        }
 
 
 def _pooling_layer(model: keras.Model) -> keras.layers.Layer:
@@ -122,20 +95,19 @@ def feature_model(model: keras.Model, feature_map_layer: str) -> keras.Model:
 
 
 def serving_model(
-    model: keras.Model, feature_map_layer: str, spec: PreprocessSpec, ood: MahalanobisParams | None = None
+    model: keras.Model, feature_map_layer: str, spec: PreprocessSpec, ood: LinearDetector | None = None
 ) -> keras.Model:
     """uint8 pixels -> [probabilities, out-of-distribution score, texture, CAM grid]: what is
     converted and served. Without `ood`, the pooled features stand where the score goes: the
-    graph the score's statistics are fitted on."""
+    graph the detector is fitted on."""
     width, height = spec.input_size
     pixels = keras.Input((height, width, 3), dtype="uint8", name="pixels")
     scaled = ScalePixels.for_spec(spec)(pixels)
     probabilities, pooled, *cam = feature_model(model, feature_map_layer)(scaled)
     second = pooled
-    if ood is not None:
-        n_features, n_components = ood.projection.shape
-        score_layer = MahalanobisScore(n_features, n_components, len(ood.class_means), name=OOD_SCORE)
+    if ood is not None:  # the detector's logit: one Dense unit (training/ood.py)
+        score_layer = keras.layers.Dense(1, name=OOD_SCORE)
         second = score_layer(pooled)
-        score_layer.set_weights([ood.projection, ood.offset, ood.class_means])
+        score_layer.set_weights([ood.weights[:, None], np.array([ood.bias], dtype=np.float32)])
     texture = Texture(name=TEXTURE)(scaled)
     return keras.Model(pixels, [probabilities, second, texture, *cam], name="skin_lesion_classifier")

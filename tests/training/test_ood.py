@@ -1,77 +1,58 @@
-"""The Mahalanobis out-of-distribution score on synthetic Gaussian clusters with known geometry."""
+"""The out-of-distribution detector on synthetic features with known geometry, and its threshold."""
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from skinlesion.training.ood import fit_mahalanobis, mahalanobis_score, threshold_for_rate
+from skinlesion.training.ood import detector_score, fit_detector, threshold_for_rate
 
 DIM = 16
-N_CLASSES = 4
 
 
-def clusters(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Well-separated classes sharing one correlated, anisotropic covariance."""
+def features(n: int, shift: float, seed: int) -> np.ndarray:
+    """Correlated features on very different scales, shifted along one direction: dermoscopy at
+    shift 0, the other side further along it."""
     rng = np.random.default_rng(seed)
-    means = np.random.default_rng(0).normal(0.0, 6.0, size=(N_CLASSES, DIM))
-    mixing = np.random.default_rng(1).normal(size=(DIM, DIM)) * np.geomspace(3.0, 0.3, DIM)
-    y = np.repeat(np.arange(N_CLASSES), n_per_class)
-    x = means[y] + rng.normal(size=(len(y), DIM)) @ mixing
-    return x.astype(np.float32), y
+    mixing = np.random.default_rng(1).normal(size=(DIM, DIM)) * np.geomspace(30.0, 0.03, DIM)
+    direction = np.random.default_rng(2).normal(size=DIM)
+    return (rng.normal(size=(n, DIM)) @ mixing + shift * direction).astype(np.float32)
 
 
-def test_full_rank_unshrunk_score_is_the_direct_mahalanobis_distance() -> None:
-    x, y = clusters(200, seed=2)
-    params = fit_mahalanobis(x, y, n_components=DIM, shrinkage=0.0)
-
-    x64 = x.astype(np.float64)
-    means = np.stack([x64[y == c].mean(axis=0) for c in range(N_CLASSES)])
-    residuals = x64 - means[y]
-    precision = np.linalg.inv(residuals.T @ residuals / (len(x) - N_CLASSES))
-    queries, _ = clusters(20, seed=3)
-    queries = np.concatenate([queries, queries[:5] * 3.0])  # some far outside too
-    differences = queries.astype(np.float64)[:, None, :] - means[None]
-    direct = np.einsum("nci,ij,ncj->nc", differences, precision, differences).min(axis=1)
-
-    np.testing.assert_allclose(mahalanobis_score(queries, params), direct, rtol=1e-4, atol=1e-3)
-
-
-def test_params_are_float32_and_shaped_for_one_dense_layer() -> None:
-    x, y = clusters(100, seed=4)
-    params = fit_mahalanobis(x, y, n_components=8)
-    assert params.projection.shape == (DIM, 8)
-    assert params.offset.shape == (8,)
-    assert params.class_means.shape == (N_CLASSES, 8)
-    assert {a.dtype for a in (params.projection, params.offset, params.class_means)} == {np.dtype("float32")}
+def test_the_folded_score_is_the_standardised_logistic_regression() -> None:
+    """One Dense unit in the graph must give what the regression fitted on standardised features
+    gives: the standardisation is folded into the weights and bias exactly."""
+    inside, outside = features(300, 0.0, seed=3), features(120, 4.0, seed=4)
+    detector = fit_detector(inside, outside, c=0.5)
+    x = np.concatenate([inside, outside]).astype(np.float64)
+    y = np.r_[np.zeros(len(inside)), np.ones(len(outside))]
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    direct = LogisticRegression(C=0.5, class_weight="balanced", max_iter=5000).fit((x - mean) / std, y)
+    queries = features(50, 2.0, seed=5)
+    np.testing.assert_allclose(
+        detector_score(queries, detector),
+        direct.decision_function((queries - mean) / std),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
-@pytest.mark.parametrize("n_components", [DIM, 6])
-def test_points_far_from_every_cluster_score_higher_than_held_out_ones(n_components: int) -> None:
-    x, y = clusters(300, seed=5)
-    params = fit_mahalanobis(x, y, n_components=n_components)
-    held_out, _ = clusters(50, seed=6)
-    far = np.random.default_rng(7).normal(0.0, 40.0, size=(200, DIM)).astype(np.float32)
-
-    inside, outside = mahalanobis_score(held_out, params), mahalanobis_score(far, params)
-    assert np.median(outside) > 10 * np.median(inside)
-    assert (outside > threshold_for_rate(inside, 0.05)).mean() > 0.95
-
-
-def test_held_out_points_score_like_a_chi_square_with_k_degrees_of_freedom() -> None:
-    """Whitening makes each in-class squared distance a chi-square(k), of mean k."""
-    x, y = clusters(2000, seed=8)
-    params = fit_mahalanobis(x, y, n_components=DIM, shrinkage=0.0)
-    held_out, _ = clusters(500, seed=9)
-    assert mahalanobis_score(held_out, params).mean() == pytest.approx(DIM, rel=0.1)
+def test_held_out_outside_images_score_above_held_out_inside_ones() -> None:
+    detector = fit_detector(features(400, 0.0, seed=6), features(150, 3.0, seed=7))
+    inside, outside = (
+        detector_score(features(400, 0.0, seed=8), detector),
+        detector_score(features(200, 3.0, seed=9), detector),
+    )
+    threshold = threshold_for_rate(inside, 0.05)
+    assert (inside > threshold).mean() <= 0.05
+    assert (outside > threshold).mean() > 0.9
 
 
-def test_shrinkage_makes_a_rank_deficient_covariance_invertible() -> None:
-    """10 dimensions but 9 degrees of freedom within classes: singular as estimated, invertible shrunk."""
-    rng = np.random.default_rng(10)
-    x = rng.normal(size=(12, 40)).astype(np.float32)
-    y = np.repeat(np.arange(3), 4)
-    with pytest.raises(ValueError, match="singular"):
-        fit_mahalanobis(x, y, n_components=10, shrinkage=0.0)
-    assert np.isfinite(mahalanobis_score(x, fit_mahalanobis(x, y, n_components=10, shrinkage=0.5))).all()
+def test_a_constant_feature_gets_no_weight() -> None:
+    """Pooled ReLU features can be zero on every image; dividing by their spread must not blow up."""
+    inside, outside = features(100, 0.0, seed=10), features(60, 3.0, seed=11)
+    inside[:, 0] = outside[:, 0] = 0.0
+    detector = fit_detector(inside, outside)
+    assert np.isfinite(detector.weights).all() and detector.weights[0] == 0.0
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.05, 0.2, 0.5])
@@ -88,9 +69,10 @@ def test_ties_at_the_threshold_are_not_flagged() -> None:
 
 
 def test_bad_arguments_are_refused() -> None:
-    x, y = clusters(10, seed=12)
-    with pytest.raises(ValueError, match="n_components"):
-        fit_mahalanobis(x, y, n_components=DIM + 1)
+    with pytest.raises(ValueError, match="at least two"):
+        fit_detector(features(1, 0.0, seed=12), features(5, 3.0, seed=13))
+    with pytest.raises(ValueError, match="dimensions"):
+        fit_detector(features(5, 0.0, seed=12), features(5, 3.0, seed=13)[:, :4])
     with pytest.raises(ValueError, match="flag_rate"):
         threshold_for_rate(np.ones(5), 1.0)
     with pytest.raises(ValueError, match="no in-distribution"):

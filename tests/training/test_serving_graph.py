@@ -1,5 +1,5 @@
 """The served graph: uint8 pixels in, the training scaling inside, and every answer of one invoke
-(probabilities, texture statistics, pooled features or the score, class activation maps) equal
+(probabilities, texture statistics, pooled features or the detector's score, class activation maps) equal
 to the Keras model's on the same images."""
 
 import keras
@@ -11,6 +11,7 @@ from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.model_card import ModelCard
 from skinlesion.serving.model import LesionModel
+from skinlesion.training.ood import detector_score, fit_detector
 from skinlesion.training.serving_graph import ScalePixels, Texture, serving_model
 from skinlesion.training.tflite import keras_to_tflite
 from tests.support.images import lesion_like
@@ -85,3 +86,20 @@ def test_the_converted_graph_takes_uint8_and_answers_as_keras(small_classifier: 
     # the class activation maps average to the logits (a linear head), so their softmax is the answer
     logits = out["cam"].mean(axis=(1, 2)) + small_classifier.get_layer("logits").get_weights()[1]
     np.testing.assert_allclose(keras.ops.softmax(logits), out["probabilities"], atol=1e-5)
+
+
+def test_the_served_score_is_the_detector_on_the_pooled_features(small_classifier: keras.Model) -> None:
+    """The detector is fitted on the features graph's pooled features; the served graph computes
+    its logit as one Dense unit on the same features, to float32 precision."""
+    pixels = np.stack([PRE.resized_array(lesion_like(200, 150, seed=s)) for s in range(12)])
+    features = LesionModel(
+        keras_to_tflite(serving_model(small_classifier, "feature_map", SPEC)), ModelCard(SPEC)
+    )
+    pooled = features.predict_outputs(pixels)["pooled_features"]
+    detector = fit_detector(pooled[:6], pooled[6:] + 1.0)
+    served = LesionModel(
+        keras_to_tflite(serving_model(small_classifier, "feature_map", SPEC, detector)), ModelCard(SPEC)
+    )
+    out = served.predict_outputs(pixels)
+    assert "pooled_features" not in out
+    np.testing.assert_allclose(out["ood_score"][:, 0], detector_score(pooled, detector), rtol=1e-4, atol=1e-4)

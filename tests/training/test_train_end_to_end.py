@@ -40,8 +40,16 @@ def tiny_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="module")
-def tiny_tflite(tiny_run: Path, tiny_dataset: Path) -> Path:
-    out = run_script("convert_model.py", str(tiny_run / "best.h5"), "--data-dir", str(tiny_dataset))
+def tiny_tflite(tiny_run: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    extra = write_tiny_extra(tmp_path_factory.mktemp("isic_tiny"))  # the detector's other clinics
+    out = run_script(
+        "convert_model.py",
+        str(tiny_run / "best.h5"),
+        "--data-dir",
+        str(tiny_dataset),
+        "--extra-data",
+        str(extra),
+    )
     assert "top-1 agreement 1.0000" in out
     return tiny_run / "best.tflite"
 
@@ -75,7 +83,7 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
     model = LesionModel.load(tiny_tflite)
     out = model.run(np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8))
     assert out.probabilities.shape == (len(CLASS_CODES),) and abs(out.probabilities.sum() - 1) < 1e-6
-    assert out.ood_score >= 0 and out.cam is None and not model.explains
+    assert np.isfinite(out.ood_score) and out.cam is None and not model.explains
     card = json.loads(tiny_tflite.with_suffix(".json").read_text())
     assert [c["code"] for c in card["classes"]] == list(CLASS_CODES)
     assert card["preprocessing"] == {
@@ -92,7 +100,10 @@ def test_converted_model_gives_probabilities_and_an_ood_score(tiny_tflite: Path)
         card["alerts"]["melanoma"]["sensitivity"] >= 0.9
         and card["alerts"]["malignant"]["sensitivity"] >= 0.95
     )
-    assert card["ood"]["threshold"] > 0 and card["ood"]["flagged_share"]["generated"] >= 0
+    assert np.isfinite(card["ood"]["threshold"])
+    assert set(card["ood"]["flagged_share"]) >= {"photos", "photo crops", "generated"}
+    # The detector learnt from the 21 extra images' features, so ISIC 2019's terms are in the licence.
+    assert card["training_data"]["ood_extra_images"] == 21 and "ISIC 2019" in card["licence"]
     assert card["metadata"]["features"] == list(FEATURES) and set(card["metadata"]["alerts"]) == {
         "melanoma",
         "malignant",
@@ -135,7 +146,10 @@ def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
     summary = json.loads((tmp_path / "training_summary.json").read_text())
     assert summary["preprocessing"]["source_size"] == [20, 15]
     assert summary["preprocessing"]["color_constancy"] == "shades_of_gray"
-    run_script("convert_model.py", str(tmp_path / "best.h5"), "--data-dir", str(tiny_dataset))
+    run_script(
+        "convert_model.py", str(tmp_path / "best.h5"), "--data-dir", str(tiny_dataset),
+        "--extra-data", str(tmp_path / "no-such-folder"),
+    )  # fmt: skip
     card = json.loads((tmp_path / "best.json").read_text())
     assert card["preprocessing"]["source_size"] == [20, 15]
     served = Service(Settings(model_path=tmp_path / "best.tflite")).preprocessor.spec
