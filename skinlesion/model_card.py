@@ -47,9 +47,7 @@ def _saw_extra_data(training_data: dict[str, Any]) -> bool:
     detector (`ood_extra_images`) learnt from extra images."""
     started_from = training_data.get("initialised_from")
     seen = training_data.get("extra_train_images") or training_data.get("ood_extra_images")
-    return bool(seen) or (
-        isinstance(started_from, dict) and _saw_extra_data(started_from)
-    )
+    return bool(seen) or (isinstance(started_from, dict) and _saw_extra_data(started_from))
 
 
 INTENDED_USE = (

@@ -71,10 +71,11 @@ def test_the_operating_points_meet_their_stated_sensitivity(shipped: Service) ->
 
 
 def test_non_dermoscopy_is_flagged_with_a_message(shipped: Service) -> None:
-    images = {**ood_probes.photos(), **ood_probes.generated()}
+    """Held apart: the detector never saw these photos or any crop of them (ood_probes)."""
+    images = {**ood_probes.photos(), **ood_probes.crops(), **ood_probes.generated()}
     answers = {name: ask(shipped, image)["out_of_distribution"] for name, image in images.items()}
     flagged = [name for name, ood in answers.items() if ood["flag"]]
-    assert len(flagged) >= 0.8 * len(images), answers
+    assert len(flagged) >= 0.95 * len(images), [name for name in images if name not in flagged]
     assert all("should not be trusted" in answers[name]["message"] for name in flagged)
 
 
