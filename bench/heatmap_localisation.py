@@ -16,18 +16,19 @@ asserts none.
 import argparse
 import csv
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from bench.draft_decode import median_ms
 from skinlesion.paths import DEFAULT_MODEL_PATH, default_data_dir
 from skinlesion.serving import heatmap
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service
 from skinlesion.serving.model import median_invoke_ms
+from skinlesion.training.evaluate import percentile_interval
 from skinlesion.training.lesion_mask import centred_blob, judged, lesion_mask, share_inside
 
 BLOB = "centred blob (sigma 0.15)"
@@ -63,8 +64,8 @@ def paired_interval(
     for _ in range(n_boot):
         weights = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[group]
         means.append(float((weights * differences).sum() / weights.sum()))
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    low, high = percentile_interval(np.array(means))
+    return low, high
 
 
 def summarise(shares: np.ndarray, blob: np.ndarray, lesions: list[str]) -> dict[str, float]:
@@ -79,15 +80,6 @@ def summarise(shares: np.ndarray, blob: np.ndarray, lesions: list[str]) -> dict[
         "vs_blob_high": high,
         "beats_blob": float((differences > 0).mean()),
     }
-
-
-def median_ms(repeats: int, call: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        timings.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(timings)
 
 
 def explain_timings(service: Service, image: Image.Image, repeats: int) -> dict[str, float]:

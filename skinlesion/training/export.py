@@ -69,9 +69,8 @@ class ExportConfig:
     check_images: int = 0  # 0: every validation image
     representative_images: int = 200
     ood_train_images: int = 0  # training images the detector is fitted on; 0: all
-    extra_data: Path | None = (
-        None  # other clinics' dermoscopy (data.load_extra) the detector learns is not outside
-    )
+    # Other clinics' dermoscopy (data.load_extra) that the detector learns is not outside.
+    extra_data: Path | None = None
     plots_dir: Path | None = None  # where the reliability diagram goes (default: beside the model)
 
 
@@ -120,7 +119,12 @@ def extra_rows(config: ExportConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def fit_ood(
-    model: keras.Model, layer: str, meta: pd.DataFrame, config: ExportConfig, spec: PreprocessSpec
+    model: keras.Model,
+    layer: str,
+    meta: pd.DataFrame,
+    other_clinics: pd.DataFrame,
+    config: ExportConfig,
+    spec: PreprocessSpec,
 ) -> LinearDetector:
     """The detector, on pooled features as the converted graph computes them (the serving graph
     with the features where the score will be): training dermoscopy against `ood_negatives`."""
@@ -129,7 +133,7 @@ def fit_ood(
     if 0 < config.ood_train_images < len(rows):
         rows = rows.sample(config.ood_train_images, random_state=0)
     preprocessor = Preprocessor(spec)
-    dermoscopy = list(rows["path"]) + list(extra_rows(config)[0]["path"])
+    dermoscopy = list(rows["path"]) + list(other_clinics["path"])
     negatives, _ = ood_negatives.negatives()
     return fit_detector(
         _pooled_features(features, dermoscopy, preprocessor, "dermoscopy"),
@@ -137,7 +141,9 @@ def fit_ood(
     )
 
 
-def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[str, list[str]]]:
+def probe_scores(
+    served: LesionModel, other_clinics: pd.DataFrame, config: ExportConfig
+) -> dict[str, dict[str, list[str]]]:
     """Why the served flag fires (empty: it does not) on each held-apart non-dermoscopy probe, and
     on dermoscopy it should leave alone: the full-size HAM10000 images and other clinics' images
     the detector was not fitted on, where present; every image decoded as the service decodes it."""
@@ -150,7 +156,7 @@ def probe_scores(served: LesionModel, config: ExportConfig) -> dict[str, dict[st
     }
     dermoscopy = {
         DERMOSCOPY_FULL_SIZE: sorted((config.data_dir.parent / "ham10000-fullres" / "images").glob("*.jpg")),
-        DERMOSCOPY_OTHER_CLINICS: list(extra_rows(config)[1]["path"]),
+        DERMOSCOPY_OTHER_CLINICS: list(other_clinics["path"]),
     }
     for group, paths in dermoscopy.items():
         if paths:
@@ -288,7 +294,8 @@ def export(config: ExportConfig) -> ModelCard:
     if config.quantize == "int8":
         representative, _ = _images(meta, "train", config.representative_images, spec, seed=0)
 
-    ood = fit_ood(model, layer, meta, config, spec)
+    other_clinics, other_clinics_checked = extra_rows(config)  # read and checked once
+    ood = fit_ood(model, layer, meta, other_clinics, config, spec)
     tflite = keras_to_tflite(serving_model(model, layer, spec, ood), config.quantize, representative)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_bytes(tflite)
@@ -333,8 +340,9 @@ def export(config: ExportConfig) -> ModelCard:
             ]
         )
     )
-    n_other_clinics = len(extra_rows(config)[0])
-    answers["ood"] = ood_section(answers["ood"], val_flagged, probe_scores(served, config), n_other_clinics)
+    n_other_clinics = len(other_clinics)
+    probes = probe_scores(served, other_clinics_checked, config)
+    answers["ood"] = ood_section(answers["ood"], val_flagged, probes, n_other_clinics)
     logger.info(
         f"{config.out}: {len(tflite) / 1e6:.2f} MB, quantize={config.quantize}\n"
         f"TFLite vs Keras on {check['n_images']} validation images: "
