@@ -38,6 +38,16 @@ def log_prior(y: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(counts, 1) / max(len(y), 1)).astype(np.float32)
 
 
+def log_prior_by_source(y: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """One `log_prior` row per source (0, 1, ...): the class frequencies of that source's images."""
+    return np.stack([log_prior(y[source == s]) for s in range(int(source.max()) + 1)])
+
+
+def source_coded(y: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Labels that also carry each image's source (`source * 7 + class`), for a per-source prior."""
+    return (source * len(CLASS_CODES) + y).astype(np.int64)
+
+
 @keras.saving.register_keras_serializable("skinlesion")
 class LogitAdjustedLoss(keras.losses.Loss):
     """Cross-entropy on logits + tau * log(prior), with label smoothing.
@@ -46,24 +56,34 @@ class LogitAdjustedLoss(keras.losses.Loss):
     posterior (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021): the argmax
     aims at balanced accuracy without weighting the ~120 df and vasc images tens of times
     more than a nevus, which made v1's epochs swing. `tau=0` is plain cross-entropy.
+
+    With one prior row per source (`log_prior_by_source`), the labels are `source_coded` and each
+    image's logits are shifted by its own source's prior: a source with three times the melanomas
+    then does not lower the melanoma logit of every other source's images.
     """
 
     def __init__(
-        self, log_prior: list[float], tau: float = 1.0, label_smoothing: float = 0.0, **kwargs
+        self,
+        log_prior: list[float] | list[list[float]],
+        tau: float = 1.0,
+        label_smoothing: float = 0.0,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.log_prior = [float(v) for v in log_prior]
+        self.log_prior = np.asarray(log_prior, dtype=np.float64).tolist()
         self.tau, self.label_smoothing = float(tau), float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        n = len(self.log_prior)
+        prior = keras.ops.convert_to_tensor(self.log_prior, dtype=y_pred.dtype)
+        n = len(CLASS_CODES)
         if len(y_true.shape) == 2 and y_true.shape[-1] == n:  # a distribution per image (distillation)
-            target = keras.ops.cast(y_true, y_pred.dtype)
+            target, shift = keras.ops.cast(y_true, y_pred.dtype), prior
         else:
-            target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), n)
+            code = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+            target = keras.ops.one_hot(code % n, n)
+            shift = keras.ops.take(prior, code // n, axis=0) if len(prior.shape) == 2 else prior
         target = target * (1.0 - self.label_smoothing) + self.label_smoothing / n
-        shift = self.tau * keras.ops.convert_to_tensor(self.log_prior, dtype=y_pred.dtype)
-        return keras.losses.categorical_crossentropy(target, y_pred + shift, from_logits=True)
+        return keras.losses.categorical_crossentropy(target, y_pred + self.tau * shift, from_logits=True)
 
     def get_config(self) -> dict:
         return {

@@ -34,7 +34,9 @@ from skinlesion.training.fit import (
     backbone_features,
     distillation_targets,
     log_prior,
+    log_prior_by_source,
     read_state,
+    source_coded,
 )
 from skinlesion.training.model import (
     FINE_TUNE_ALL,
@@ -159,6 +161,13 @@ class TrainConfig:
         "loss and augmentation",
         "tau of the logit-adjusted loss (class balance without per-class weights); 0: plain cross-entropy",
     )
+    prior_by_source: bool = option(
+        False,
+        "loss and augmentation",
+        "logit-adjust each training image by its own source's class frequencies (HAM10000's, or "
+        "--extra-data's, which holds three times the melanomas) instead of one prior over the mixed "
+        "training side; not with --teacher, --mixup-alpha or --cutmix-alpha",
+    )
     label_smoothing: float = option(
         0.0,
         "loss and augmentation",
@@ -216,6 +225,8 @@ class TrainConfig:
         self.teacher = tuple(Path(t) for t in self.teacher)
         if min(self.mixup_alpha, self.cutmix_alpha) < 0:
             raise ValueError("--mixup-alpha and --cutmix-alpha must be >= 0 (0: off)")
+        if self.prior_by_source and (self.teacher or self.mixup_alpha or self.cutmix_alpha):
+            raise ValueError("--prior-by-source needs plain labels: not with --teacher, mixup or CutMix")
         # Refuses a bad value before phase 1's minutes.
         augmentation(0, self.augment, self.sharpness_jitter, self.color_gain_jitter, self.low_detail)
 
@@ -247,6 +258,11 @@ class Data:
     @property
     def y_train(self) -> np.ndarray:
         return data.labels(self.train["dx"])
+
+    @property
+    def source_train(self) -> np.ndarray:
+        """Each training image's source as 0 (HAM10000, listed first), 1, ... in order of appearance."""
+        return pd.factorize(self.train["source"])[0]
 
     @property
     def y_val(self) -> np.ndarray:
@@ -320,7 +336,10 @@ def teacher_probabilities(config: TrainConfig, d: Data) -> np.ndarray:
 
 
 def training_targets(config: TrainConfig, d: Data) -> np.ndarray:
-    """The labels, or with teachers, the labels mixed with the teachers' probabilities."""
+    """The labels (coded with their source for a per-source prior), or with teachers, the labels
+    mixed with the teachers' probabilities."""
+    if config.prior_by_source:
+        return source_coded(d.y_train, d.source_train)
     if not config.teacher:
         return d.y_train
     return distillation_targets(
@@ -332,8 +351,9 @@ def training_targets(config: TrainConfig, d: Data) -> np.ndarray:
     )
 
 
-def loss(config: TrainConfig, y_train: np.ndarray) -> LogitAdjustedLoss:
-    return LogitAdjustedLoss(log_prior(y_train).tolist(), config.logit_adjustment, config.label_smoothing)
+def loss(config: TrainConfig, d: Data) -> LogitAdjustedLoss:
+    prior = log_prior_by_source(d.y_train, d.source_train) if config.prior_by_source else log_prior(d.y_train)
+    return LogitAdjustedLoss(prior.tolist(), config.logit_adjustment, config.label_smoothing)
 
 
 def fit_head(
@@ -348,7 +368,7 @@ def fit_head(
     """Phase 1: the new head alone, on features computed once, so phase 2 starts from a sensible head."""
     f_train = backbone_features(backbone.model, d.x_train, pre, config.batch_size)
     f_val = backbone_features(backbone.model, d.x_val, pre, config.batch_size)
-    clf.head.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate), loss=loss(config, d.y_train))
+    clf.head.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate), loss=loss(config, d))
     record = ValidateAndRecord(
         clf.full, lambda: clf.head.predict(f_val, verbose=0), d.y_val, config.out_dir, state, epoch_offset=0
     )
@@ -365,7 +385,7 @@ def fit_head(
         clf.full.load_weights(config.out_dir / state["best"]["path"])
 
 
-def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.ndarray, steps: int) -> None:
+def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, d: Data, steps: int) -> None:
     """AdamW with a linear warm-up then cosine decay to 0, and an EMA of the weights.
 
     Adam's first steps move every weight by about the learning rate whatever its gradient;
@@ -389,7 +409,7 @@ def compile_for_fine_tuning(config: TrainConfig, clf: Classifier, y_train: np.nd
         use_ema=config.ema_momentum > 0,
         ema_momentum=config.ema_momentum or 0.99,
     )
-    clf.logits.compile(optimizer=optimizer, loss=loss(config, y_train))
+    clf.logits.compile(optimizer=optimizer, loss=loss(config, d))
 
 
 def restore_classifier(run_dir: Path, state: dict) -> Classifier:
@@ -423,7 +443,7 @@ def fine_tune(
     )
     val_batches = ImageBatches(d.x_val, pre, config.batch_size)
     if done == 0:
-        compile_for_fine_tuning(config, clf, d.y_train, len(batches))
+        compile_for_fine_tuning(config, clf, d, len(batches))
     saver = SaveTrainingState(config.out_dir / paths.RUN_STATE_DIR)
     callbacks = [saver]  # the raw weights are saved before the averaged ones are swapped in
     if config.ema_momentum > 0:
@@ -558,8 +578,9 @@ def _architecture(config: TrainConfig, backbone: Backbone) -> dict:
                 else ""
             )
             + _mixing(config)
-            + "; logit-adjusted cross-entropy "
-            f"(tau {config.logit_adjustment}), label smoothing {config.label_smoothing}; "
+            + f"; logit-adjusted cross-entropy (tau {config.logit_adjustment}"
+            + (", prior per source" if config.prior_by_source else "")
+            + f"), label smoothing {config.label_smoothing}; "
             + (
                 f"targets mixed with the mean probabilities of {len(config.teacher)} teacher model(s) "
                 f"({', '.join(t.name for t in config.teacher)}; weight {config.distill_weight}); "

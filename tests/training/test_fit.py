@@ -15,7 +15,9 @@ from skinlesion.training.fit import (
     augmentation,
     distillation_targets,
     log_prior,
+    log_prior_by_source,
     mix_batch,
+    source_coded,
 )
 
 RNG = np.random.default_rng(0)
@@ -242,3 +244,18 @@ def test_training_batches_carry_mixed_targets_only_when_asked() -> None:
     x, y = batches(0, mixup_alpha=0.4)[0]
     assert x.shape == (4, 16, 16, 3) and y.shape == (4, 7)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_a_prior_per_source_shifts_each_image_by_its_own_source() -> None:
+    """Source-coded labels with one prior row per source give each image the loss it would have
+    under its own source's prior alone."""
+    y = np.array([5, 4, 4, 0, 5, 1])
+    source = np.array([0, 0, 1, 1, 1, 0])
+    by_source = log_prior_by_source(y, source)
+    np.testing.assert_allclose(by_source[1], log_prior(y[source == 1]))
+    loss = LogitAdjustedLoss(by_source.tolist(), tau=1.0)
+    per_image = cross_entropy(LOGITS + by_source[source], np.eye(7)[y])
+    assert float(loss(source_coded(y, source), LOGITS)) == pytest.approx(per_image.mean(), rel=1e-5)
+    one_source = LogitAdjustedLoss(by_source[:1].tolist(), tau=1.0)
+    plain = LogitAdjustedLoss(by_source[0].tolist(), tau=1.0)
+    assert float(one_source(y, LOGITS)) == pytest.approx(float(plain(y, LOGITS)), rel=1e-6)

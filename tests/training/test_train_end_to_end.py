@@ -159,14 +159,15 @@ def test_a_run_on_reduced_colour_corrected_images_keeps_both_in_the_card(
 
 def test_extra_images_join_the_training_side_only(tiny_dataset: Path, tmp_path: Path) -> None:
     """`--extra-data` adds a folder of images without lesion ids to training, never to validation,
-    and `--low-detail` shows some training images at the extra images' detail; both in the summary."""
+    and `--low-detail` shows some training images at the extra images' detail, `--prior-by-source`
+    logit-adjusts each by its own source's classes; all in the summary."""
     extra = write_tiny_extra(tmp_path / "isic2019-84", per_class=3)
     plain, mixed = tmp_path / "plain", tmp_path / "mixed"
     run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(plain), *TINY_ARGS,
                "--fine-tune-epochs", "0")  # fmt: skip
     run_script("train.py", "--data-dir", str(tiny_dataset), "--out-dir", str(mixed), *TINY_ARGS,
                "--split", str(plain / "split.csv"), "--extra-data", str(extra),
-               "--low-detail", "0.5")  # fmt: skip
+               "--low-detail", "0.5", "--prior-by-source")  # fmt: skip
     before, after = (json.loads((run / "training_summary.json").read_text()) for run in (plain, mixed))
     assert after["training_data"]["train_images"] == before["training_data"]["train_images"] + 21
     assert after["training_data"]["extra_train_images"] == 21
@@ -174,6 +175,7 @@ def test_extra_images_join_the_training_side_only(tiny_dataset: Path, tmp_path: 
     assert after["training_data"]["validation_images"] == before["training_data"]["validation_images"]
     assert "21 more images from isic2019-84 (12x12, no lesion ids)" in after["training_data"]["dataset"]
     assert "50% of images at the extra images' detail" in after["architecture"]["training"]
+    assert "prior per source" in after["architecture"]["training"]
     assert (mixed / "split.csv").read_text() == (plain / "split.csv").read_text()  # HAM10000's rows only
 
     # The progressive recipe's second stage: HAM10000 alone, from the mixed run's model, no phase 1.
