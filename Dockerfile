@@ -20,7 +20,8 @@ RUN python /tmp/build/lock_requirements.py /tmp/build/Pipfile.lock > /tmp/build/
 COPY models/skin-lesion-class_v2.tflite models/skin-lesion-class_v2.json ${LAMBDA_TASK_ROOT}/models/
 
 COPY skinlesion/__init__.py skinlesion/classes.py skinlesion/paths.py skinlesion/contract.py \
-     skinlesion/model_card.py skinlesion/metadata.py ${LAMBDA_TASK_ROOT}/skinlesion/
+     skinlesion/model_card.py skinlesion/metadata.py skinlesion/temperature.py skinlesion/inference.py \
+     ${LAMBDA_TASK_ROOT}/skinlesion/
 COPY skinlesion/image/ ${LAMBDA_TASK_ROOT}/skinlesion/image/
 COPY skinlesion/serving/ ${LAMBDA_TASK_ROOT}/skinlesion/serving/
 COPY lambda_function.py ${LAMBDA_TASK_ROOT}/

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from skinlesion.conversion.export import ExportConfig, export
+from skinlesion.conversion.tflite import QUANTIZATIONS
 from skinlesion.model_card import MODEL_VERSION
 from skinlesion.paths import (
     DATA_DIR_ENV,
@@ -16,8 +18,6 @@ from skinlesion.paths import (
     default_data_dir,
     default_extra_data_dir,
 )
-from skinlesion.training.export import ExportConfig, export
-from skinlesion.training.tflite import QUANTIZATIONS
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,7 +14,8 @@ from pathlib import Path
 from skinlesion import paths
 from skinlesion.image.preprocessing import COLOR_CONSTANCY, parse_size
 from skinlesion.training.backbone import BACKBONES
-from skinlesion.training.recipe import TrainConfig, run
+from skinlesion.training.config import TrainConfig
+from skinlesion.training.recipe import run
 
 
 def optional_path(text: str) -> Path | None:

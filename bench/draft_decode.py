@@ -94,11 +94,11 @@ def main() -> None:
     ms: dict[str, list[float]] = {"full": [], "drafted": [], "full+resize": [], "drafted+resize": []}
     for path in paths:
         data = path.read_bytes()
-        full_images.append(decode_image(data, Settings.max_pixels))
+        full_images.append(decode_image(data))
         decode_size = service.preprocessor.spec.decode_size
-        drafted_images.append(decode_image(data, Settings.max_pixels, min_size=decode_size))
+        drafted_images.append(decode_image(data, min_size=decode_size))
         for way, min_size in (("full", None), ("drafted", decode_size)):
-            decode = functools.partial(decode_image, data, Settings.max_pixels, min_size=min_size)
+            decode = functools.partial(decode_image, data, min_size=min_size)
             ms[way].append(median_ms(args.repeats, decode))
             ms[f"{way}+resize"].append(median_ms(args.repeats, decode, service.preprocessor.resize_image))
     full = [service.classify(img, None)["probabilities"] for img in full_images]

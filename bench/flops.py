@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from skinlesion.inference import INVOKE_WARMUP, median_invoke_ms
 from skinlesion.paths import DEFAULT_MODEL_PATH
-from skinlesion.serving.model import INVOKE_WARMUP, median_invoke_ms
 
 TOTAL = "total"
 

@@ -4,7 +4,7 @@ explaining an image costs.
 Why: a 6x8 map put less of its mass on the lesion than a fixed Gaussian in the middle of the
 frame (issue 30). Every k-th validation image of the shipped split (by image_id) goes through
 the served `.tflite` as the service preprocesses it; the predicted class's map is judged against
-a dark-region lesion mask (`skinlesion.training.lesion_mask`), images whose mask failed set aside
+a dark-region lesion mask (`skinlesion.analysis.lesion_mask`), images whose mask failed set aside
 by that module's fixed rule. Each map is compared with the blob (sigma 0.15 of each side) on the
 same images, the interval from a bootstrap that draws whole lesions. Timing is on one thread,
 through `Service.classify`, with one invoke timed in the same run for scale. Prints figures;
@@ -23,13 +23,13 @@ import numpy as np
 from PIL import Image
 
 from bench.draft_decode import median_ms
+from skinlesion.analysis.evaluate import percentile_interval
+from skinlesion.analysis.lesion_mask import centred_blob, judged, lesion_mask, share_inside
+from skinlesion.inference import median_invoke_ms
 from skinlesion.paths import DEFAULT_MODEL_PATH, default_data_dir
 from skinlesion.serving import heatmap
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service
-from skinlesion.serving.model import median_invoke_ms
-from skinlesion.training.evaluate import percentile_interval
-from skinlesion.training.lesion_mask import centred_blob, judged, lesion_mask, share_inside
 
 BLOB = "centred blob (sigma 0.15)"
 # The maps compared: 2.4.0 served the 6x8 grid clipped at 0 ("2.4.0 scaling"); the share inside

@@ -52,15 +52,15 @@ def validation_set(
     split: Path, data_dir: Path, spec: PreprocessSpec, folder: Path, limit: int
 ) -> tuple[Path, np.ndarray]:
     """The split's validation images, decoded and resized once (uint8 .npy), and their labels."""
-    from skinlesion.training import data
+    from skinlesion import dataset
 
-    meta = data.load_metadata(data_dir).merge(data.read_split(split), on="image_id")
+    meta = dataset.load_metadata(data_dir).merge(dataset.read_split(split), on="image_id")
     rows = meta[meta["split"] == "val"]
     if 0 < limit < len(rows):
         rows = rows.sample(limit, random_state=0)
     path = folder / "validation.npy"
-    np.save(path, data.load_images(list(rows["path"]), Preprocessor(spec), "validation"))
-    return path, data.labels(rows["dx"])
+    np.save(path, dataset.load_images(list(rows["path"]), Preprocessor(spec), "validation"))
+    return path, dataset.labels(rows["dx"])
 
 
 def measure_variants(
@@ -71,7 +71,7 @@ def measure_variants(
     folder: Path,
 ) -> list[dict[str, Any]]:
     """Latency of every variant at every thread setting; accuracy once each, on all cores."""
-    from skinlesion.training.evaluate import evaluate
+    from skinlesion.analysis.evaluate import evaluate
 
     rows, probabilities = [], {}
     for name, runtime, path in tqdm(variants, desc="variants", unit="variant"):

@@ -164,9 +164,9 @@ def batch_figures(model: Path, events: list[dict], size: int, rounds: int) -> di
     the whole batch (the lever measured against one invoke per image), both on one thread."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from skinlesion.inference import median_invoke_ms
     from skinlesion.serving.config import Settings
     from skinlesion.serving.handler import Service, handle
-    from skinlesion.serving.model import median_invoke_ms
 
     service = Service(Settings(model_path=model, num_threads=1))
     event = {"instances": [events[i % len(events)] for i in range(size)]}

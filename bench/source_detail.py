@@ -104,7 +104,7 @@ def main() -> None:
     )
 
     def decode(path: Path) -> Image.Image:
-        return decode_image(path.read_bytes(), Settings.max_pixels, min_size=spec.decode_size)
+        return decode_image(path.read_bytes(), min_size=spec.decode_size)
 
     full_images, copies = [decode(full) for full, _ in pairs], [decode(copy) for _, copy in pairs]
     ways = (

@@ -28,7 +28,7 @@ def load_predictor(runtime: str, path: Path, threads: int, preprocessor: Preproc
     """Resized uint8 (N, H, W, 3) images -> (N, 7) probabilities in CLASS_CODES order. The served
     TFLite graph scales the pixels itself; Keras and ONNX take the float tensor, scaled here."""
     if runtime == "tflite":
-        from skinlesion.serving.model import LesionModel
+        from skinlesion.inference import LesionModel
 
         return LesionModel.load(path, num_threads=threads).predict  # one invoke per image, as served
     if runtime == "keras":
@@ -58,7 +58,7 @@ def warm_timings(
     """Milliseconds from JPEG bytes to probabilities, one image at a time, after a warm-up."""
 
     def answer(data: bytes) -> np.ndarray:
-        image = decode_image(data, Settings.max_pixels, min_size=preprocessor.spec.decode_size)
+        image = decode_image(data, min_size=preprocessor.spec.decode_size)
         return predict(preprocessor.resized_array(image)[None])
 
     for data in blobs[:WARMUP]:
@@ -81,7 +81,6 @@ def handler_figures(
     model: Path, blobs: list[bytes], rounds: int, threads: int, sizes: list[int]
 ) -> dict[str, Any]:
     """The whole handler (base64 JSON event in, response out): one image, then batches of N."""
-    from skinlesion.serving.config import Settings
     from skinlesion.serving.handler import Service, handle
 
     events = [image_event(data) for data in blobs]

@@ -8,7 +8,7 @@ the features a metadata model reads, and the rule that adds its evidence to the 
     log p(c | image, patient) = log p(c | image) + w * (log p(c | patient) - log p_train(c)) + const
 
 then divided by the card's own temperature for fused answers. Conversion fits p(c | patient)
-(`skinlesion.training.metadata_prior.fit_metadata_model`) on the training rows and writes its
+(`skinlesion.analysis.metadata_prior.fit_metadata_model`) on the training rows and writes its
 coefficients into the card; serving applies them with numpy alone.
 """
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from skinlesion.temperature import log_probabilities, softmax
 
 SEXES = ("male", "female")
 # HAM10000's body sites (`localization`), the order of the one-hot features.
@@ -160,18 +162,6 @@ def features(patients: list[Patient]) -> np.ndarray:
             + [float(patient.site == site) for site in SITES]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(patients), len(FEATURES))
-
-
-def log_probabilities(probs: np.ndarray, epsilon: float = 1e-12) -> np.ndarray:
-    """log(p), clipped at `epsilon` so that a probability that rounded to 0 stays finite."""
-    return np.log(np.clip(np.asarray(probs, dtype=np.float64), epsilon, None))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """softmax(logits / T) along the last axis, without overflow."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    weights = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
-    return weights / weights.sum(axis=-1, keepdims=True)
 
 
 def fuse(

@@ -9,14 +9,17 @@ import pytest
 
 from devtools.lambda_emulator import free_port, running
 from skinlesion.classes import CLASS_CODES
+from skinlesion.dataset import METADATA_FILE
 from skinlesion.image.preprocessing import PreprocessSpec
 from skinlesion.model_card import ModelCard, card_path
 from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT, SHARED_DATA_DIR, default_data_dir
+from tests.support.datasets import write_tiny_dataset
 from tests.support.image_server import ImageServer
 
 REPO = REPO_ROOT
 FULLRES_DIR = Path(os.environ.get("HAM10000_FULLRES_DIR", SHARED_DATA_DIR / "ham10000-fullres"))
 SHIPPED_MODEL = DEFAULT_MODEL_PATH
+REAL_DATA = default_data_dir()
 
 TINY_INPUT = (64, 64)
 
@@ -27,7 +30,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project's own converter and given a model card: the real serving path, in seconds."""
     import keras
 
-    from skinlesion.training.tflite import keras_to_tflite
+    from skinlesion.conversion.tflite import keras_to_tflite
 
     keras.utils.set_random_seed(7)
     inputs = keras.Input((TINY_INPUT[1], TINY_INPUT[0], 3))
@@ -109,3 +112,17 @@ def real_data_images() -> list[Path]:
     if not images:
         pytest.skip(f"the HAM10000 images are not under {default_data_dir()} (set HAM10000_DIR)")
     return images
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny HAM10000-shaped dataset: 7 classes x 5 lesions x 2 images."""
+    return write_tiny_dataset(tmp_path_factory.mktemp("ham_tiny"))
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The real HAM10000 folder; the test skips where it is absent (CI)."""
+    if not (REAL_DATA / METADATA_FILE).exists():
+        pytest.skip(f"the HAM10000 data folder {REAL_DATA} is absent")
+    return REAL_DATA

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHIPPED_MODEL
-from tests.training.conftest import REAL_DATA
+from tests.conftest import REAL_DATA, REPO, SHIPPED_MODEL
 
 pytestmark = [pytest.mark.dataset, pytest.mark.emulator]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

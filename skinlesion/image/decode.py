@@ -1,7 +1,7 @@
 """Image bytes -> RGB Pillow image, refusing anything that could exhaust the function.
 
-Shared with training, so a file decodes identically on both sides. The pixel cap is the
-caller's: serving passes `Settings.max_pixels`, training the size of its own dataset's images.
+Shared with training, so a file decodes identically on both sides. The pixel cap's default,
+`MAX_PIXELS`, lives here; serving passes its `Settings.max_pixels` (the `MAX_PIXELS` variable).
 """
 
 import io
@@ -22,8 +22,14 @@ ORIENTATION_TAG = 0x0112
 # EXIF orientations that turn the stored image a quarter turn: its width becomes the displayed height.
 TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 
+# A 40-megapixel photo decodes to 120 MB of RGB: room for any dermatoscope or phone camera, and
+# still well inside the function's memory beside the model.
+MAX_PIXELS = 40_000_000
 
-def decode_image(data: bytes, max_pixels: int, *, min_size: tuple[int, int] | None = None) -> Image.Image:
+
+def decode_image(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, min_size: tuple[int, int] | None = None
+) -> Image.Image:
     """Decode the first frame of an image file to RGB with EXIF orientation applied.
 
     The pixel count is checked from the header before any pixel is decoded, so a small

@@ -64,7 +64,7 @@ def evaluate_results(out: Path, labels: Labels) -> tuple[Path, Path] | None:
     matplotlib) is imported only here."""
     import numpy as np
 
-    from skinlesion.training.evaluate import MELANOMA, evaluate, format_report, plot_confusion
+    from skinlesion.analysis.evaluate import MELANOMA, evaluate, format_report, plot_confusion
 
     rows = read_results(out)
     scored = [row for row in rows if not row["error_code"]]

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from skinlesion.image.decode import MAX_PIXELS
 from skinlesion.paths import DEFAULT_MODEL_PATH
 from skinlesion.serving.fetch import FetchLimits
 
@@ -38,7 +39,7 @@ class Settings:
     model_path: Path = DEFAULT_MODEL_PATH
     max_image_bytes: int = 10 * MB  # per image, downloaded or uploaded
     max_body_bytes: int = 6 * MB  # Lambda's synchronous payload limit
-    max_pixels: int = 40_000_000
+    max_pixels: int = MAX_PIXELS  # the decoder's default
     max_batch: int = 16
     fetch_connect_timeout: float = 3.0  # seconds
     fetch_read_timeout: float = 5.0  # seconds without a byte

@@ -18,6 +18,7 @@ from skinlesion import contract
 from skinlesion.contract import ServiceError
 from skinlesion.image.decode import decode_image
 from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.inference import LesionModel
 from skinlesion.metadata import Patient
 from skinlesion.serving import heatmap, logs, metrics, page
 from skinlesion.serving.config import Settings
@@ -32,7 +33,6 @@ from skinlesion.serving.events import (
     parse_payload,
 )
 from skinlesion.serving.fetch import Resolver, fetch_image, system_resolver
-from skinlesion.serving.model import LesionModel
 
 logger = logs.get_logger("skinlesion.serving")
 

@@ -22,10 +22,10 @@ from scipy.special import softmax
 from tqdm import tqdm
 
 from skinlesion import paths
+from skinlesion.analysis.evaluate import balanced_accuracy
 from skinlesion.classes import CLASS_CODES
 from skinlesion.image.preprocessing import Preprocessor
-from skinlesion.training.calibration import logits_from_probabilities
-from skinlesion.training.evaluate import balanced_accuracy
+from skinlesion.temperature import log_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def distillation_targets(
     n = len(log_prior)
     if teacher_probs.shape != (len(y), n):
         raise ValueError(f"teacher probabilities of shape {teacher_probs.shape} for {len(y)} images")
-    teacher = softmax(logits_from_probabilities(teacher_probs) + tau * np.asarray(log_prior), axis=1)
+    teacher = softmax(log_probabilities(teacher_probs) + tau * np.asarray(log_prior), axis=1)
     return ((1 - weight) * np.eye(n)[y] + weight * teacher).astype(np.float32)
 
 
@@ -117,7 +117,7 @@ class RandomChannelGain(keras.layers.Layer):
     """Each image's red, green and blue scaled by their own gains from [1 - factor, 1 + factor].
 
     Another camera's white balance or another light reaches the pixels as such gains
-    (`skinlesion.training.color_cast` measures a model under them); brightness, contrast and
+    (`skinlesion.analysis.color_cast` measures a model under them); brightness, contrast and
     saturation jitter never change the balance of the channels.
     """
 

@@ -15,9 +15,9 @@ from bench.flops import (
     single_core_gflops,
     tflite_flops,
 )
+from skinlesion.conversion.tflite import keras_to_tflite
 from skinlesion.model_card import ModelCard, card_path
 from skinlesion.paths import DEFAULT_MODEL_PATH
-from skinlesion.training.tflite import keras_to_tflite
 
 # Multiply-adds of the layers below, by hand: output elements x products per element
 CONV = 8 * 8 * 4 * (3 * 3 * 3)  # 'same' 3x3 conv, 3 -> 4 channels

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from skinlesion.analysis.color_cast import cast
 from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec, jpeg_round_trip, shades_of_gray
-from skinlesion.training.color_cast import cast
 from tests.support.images import lesion_like
 
 RNG = np.random.default_rng(0)

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlesion.paths import DEFAULT_MODEL_PATH, default_data_dir
-from skinlesion.serving.config import Settings
-from skinlesion.serving.handler import Service, handle
-from skinlesion.serving.model import calibrate
-from skinlesion.training import ood_probes
-from skinlesion.training.lesion_mask import (
+from skinlesion.analysis.lesion_mask import (
     cam_mass_on_lesion,
     centred_blob,
     judged,
     lesion_mask,
     share_inside,
 )
+from skinlesion.conversion import ood_probes
+from skinlesion.paths import DEFAULT_MODEL_PATH, default_data_dir
+from skinlesion.serving.config import Settings
+from skinlesion.serving.handler import Service, handle
+from skinlesion.temperature import calibrate
 from tests.support.images import encode
 
 

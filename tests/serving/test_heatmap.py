@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlesion.paths import REPO_ROOT, default_data_dir
-from skinlesion.serving.heatmap import colourise, explanation, normalise, overlay_png, upsample
-from skinlesion.training.lesion_mask import (
+from skinlesion.analysis.lesion_mask import (
     cam_mass_on_lesion,
     centred_blob,
     edge_share,
@@ -21,6 +19,8 @@ from skinlesion.training.lesion_mask import (
     lesion_mask,
     share_inside,
 )
+from skinlesion.paths import REPO_ROOT, default_data_dir
+from skinlesion.serving.heatmap import colourise, explanation, normalise, overlay_png, upsample
 
 SKIN = (226, 178, 158)
 LESION = (96, 56, 44)

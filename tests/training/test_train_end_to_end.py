@@ -15,11 +15,11 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.dataset import load_metadata
+from skinlesion.inference import LesionModel
 from skinlesion.metadata import FEATURES
-from skinlesion.serving.model import LesionModel
-from skinlesion.training.data import load_metadata
-from tests.training.conftest import write_tiny_extra
-from tests.training.test_data import assert_no_lesion_crosses
+from tests.support.datasets import write_tiny_extra
+from tests.test_dataset import assert_no_lesion_crosses
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_ARGS = ["--weights", "none", "--input-size", "32", "--head-epochs", "2", "--fine-tune-epochs", "1",
