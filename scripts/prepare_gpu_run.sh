@@ -19,5 +19,5 @@ shutil.copy(mobilenet_v2_pth(), '.gpu/')"
 keras_version=$(.venv/bin/python -c "import keras; print(keras.__version__)")
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d .gpu/wheels "keras==$keras_version" namex optree keras-image-helper==0.0.2
+    -d .gpu/wheels "keras==$keras_version" namex optree
 du -sh --apparent-size .gpu

@@ -2,10 +2,12 @@
 
 Training and serving share it, so a file gives the same tensor on both sides: training scales
 with `Preprocessor.preprocess`, and the served graph takes the resized uint8 pixels and applies
-the same scaling inside itself (`PreprocessSpec.affine`). It plugs into `keras_image_helper`'s
-preprocessor interface, but resizes bilinearly (the helper's default is nearest-neighbour,
-which aliases fine texture). Only numpy and Pillow are needed: the serving side imports this
-without TensorFlow.
+the same scaling inside itself (`PreprocessSpec.affine`). `Preprocessor` keeps the small surface
+of keras-image-helper's preprocessors (`resize_image`, `preprocess`, `convert_to_tensor`) but is
+the one path from a decoded image to a tensor: colour constancy included, and no download of
+its own (images arrive through `serving/fetch.py`'s limits and `decode.py`'s checks). It resizes
+bilinearly (the helper's nearest-neighbour aliases fine texture). Only numpy and Pillow are
+needed: the serving side imports this without TensorFlow.
 """
 
 import io
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from keras_image_helper.base import BasePreprocessor
 from PIL import Image
 
 RESAMPLING = {
@@ -179,14 +180,15 @@ def jpeg_round_trip(img: Image.Image, quality: int) -> Image.Image:
         return decoded.convert("RGB")
 
 
-class Preprocessor(BasePreprocessor):
-    """keras-image-helper preprocessor driven by a `PreprocessSpec`."""
+class Preprocessor:
+    """A decoded RGB image -> the model's input, as a `PreprocessSpec` says."""
 
     def __init__(self, spec: PreprocessSpec) -> None:
-        super().__init__(target_size=spec.input_size)
         self.spec = spec
 
     def resize_image(self, img: Image.Image) -> Image.Image:
+        """To the input size, through the training images' size and JPEG quality when the card
+        has them and the image is larger."""
         if img.mode != "RGB":
             img = img.convert("RGB")
         if self.spec.reduces(img.size):
@@ -200,5 +202,10 @@ class Preprocessor(BasePreprocessor):
         caches before augmentation and scaling, and what the served graph takes."""
         return COLOR_CONSTANCY[self.spec.color_constancy](np.asarray(self.resize_image(img), dtype=np.uint8))
 
-    def preprocess(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (keras-image-helper's name)
-        return SCALINGS[self.spec.scaling](np.asarray(X, dtype=np.float32)).astype(np.float32)
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        """The card's scaling of uint8 pixels (any leading shape) to float32."""
+        return SCALINGS[self.spec.scaling](np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+    def convert_to_tensor(self, img: Image.Image) -> np.ndarray:
+        """A batch of one, (1, H, W, 3) float32: `preprocess(resized_array(img))`."""
+        return self.preprocess(self.resized_array(img)[None])

@@ -121,3 +121,14 @@ def test_colour_constancy_travels_in_the_card_and_is_optional() -> None:
     assert PreprocessSpec.from_card(old_card).color_constancy == "none"
     with pytest.raises(ValueError, match="colour constancy"):
         PreprocessSpec(color_constancy="grey_world")
+
+
+def test_convert_to_tensor_is_the_one_path_colour_constancy_included() -> None:
+    spec = PreprocessSpec(input_size=(64, 48), color_constancy="shades_of_gray")
+    image = cast(lesion_like(120, 90), (1.2, 1.0, 0.8))
+    preprocessor = Preprocessor(spec)
+    tensor = preprocessor.convert_to_tensor(image)
+    assert tensor.shape == (1, 48, 64, 3) and tensor.dtype == np.float32
+    np.testing.assert_array_equal(tensor, preprocessor.preprocess(preprocessor.resized_array(image)[None]))
+    plain = Preprocessor(PreprocessSpec(input_size=(64, 48))).convert_to_tensor(image)
+    assert np.abs(tensor - plain).mean() > 0.01  # the cast was divided out, not passed through

@@ -2,7 +2,7 @@
 
 Not a test and not run in CI: it needs torch, which the project does not install. Run it in
 a throwaway venv (`python -m venv /tmp/t && /tmp/t/bin/pip install torch==2.13.0 numpy pillow
-scikit-learn keras-image-helper`) from the repository root:
+scikit-learn`) from the repository root:
 `PYTHONPATH=. /tmp/t/bin/python tests/training/make_torch_reference.py`. The networks below are
 written from the papers' tables, independently of the Keras graphs and mappings they check:
 MobileNetV2 in torchvision's layout and state-dict names; EfficientNet-Lite0 (EfficientNet-B0's
