@@ -1,5 +1,6 @@
-"""Classify one image with the service: the local Lambda endpoint, an API Gateway URL, or a
-deployed function. Prints the most likely diagnosis and every class's probability.
+"""The service's command-line client (not a test suite: the name is the one the project's design
+asks for). Classifies one image with the local Lambda endpoint, an API Gateway URL, or a deployed
+function, and prints the most likely diagnosis and every class's probability.
 
   python test.py                                   # the seed's melanoma picture, local endpoint
   python test.py path/to/lesion.jpg                # a local file, sent as base64
@@ -30,6 +31,7 @@ from skinlesion.client import (
     report,
     save_overlay,
 )
+from skinlesion.contract import REQUEST_TIMEOUT_S
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         "AWS settings)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=35.0, help="seconds to wait for an answer (default: 35)"
+        "--timeout",
+        type=float,
+        default=REQUEST_TIMEOUT_S,
+        help=f"seconds to wait for an answer (default: {REQUEST_TIMEOUT_S}: the function's time limit and "
+        "the upload of a full request on a slow link)",
     )
     parser.add_argument(
         "--api-key",

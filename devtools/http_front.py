@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from skinlesion.contract import FUNCTION_TIMEOUT_S
+
 MAX_PAYLOAD = 6 * 1024 * 1024
 STAGE = "local"
 
@@ -51,8 +53,8 @@ def _handler(invoke_url: str) -> type[BaseHTTPRequestHandler]:
                 return
             event = proxy_event(self.command, self.path, dict(self.headers.items()), body)
             request = urllib.request.Request(invoke_url, data=json.dumps(event).encode(), method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
+            try:  # as long as the function may run, and its cold start (the model load)
+                with urllib.request.urlopen(request, timeout=FUNCTION_TIMEOUT_S + 10) as response:
                     answer = json.loads(response.read())
             except (urllib.error.URLError, ValueError) as error:
                 self._reply(

@@ -9,6 +9,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from skinlesion.contract import REQUEST_TIMEOUT_S
+
 LOCAL_ENDPOINT = "http://localhost:8080/2015-03-31/functions/function/invocations"
 DEFAULT_IMAGE = "https://upload.wikimedia.org/wikipedia/commons/6/6c/Melanoma.jpg"
 
@@ -47,7 +49,7 @@ API_KEY_ENV = "SKINLESION_API_KEY"  # the deployment's key (Access=api-key), sen
 
 
 def post_json(
-    url: str, payload: dict[str, Any], timeout: float = 35.0, api_key: str | None = None
+    url: str, payload: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S, api_key: str | None = None
 ) -> dict[str, Any]:
     """POST payload; the answer's JSON, also for 4xx/5xx answers (API Gateway sends errors so)."""
     headers = {"Content-Type": "application/json"}
@@ -75,7 +77,9 @@ def invoke_function(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     return json.loads(response["Payload"].read())
 
 
-def classify(image: str | Path, endpoint: str = LOCAL_ENDPOINT, timeout: float = 35.0) -> dict[str, Any]:
+def classify(
+    image: str | Path, endpoint: str = LOCAL_ENDPOINT, timeout: float = REQUEST_TIMEOUT_S
+) -> dict[str, Any]:
     return post_json(endpoint, build_request(image), timeout)
 
 

@@ -1,8 +1,10 @@
 """The response contract, in one place: what a prediction, a batch answer and an error look like,
-and every error code with its HTTP status.
+every error code with its HTTP status, and what every client shares (the codes a client writes
+itself, the request size and time it allows, the results CSV's columns).
 
-The README's error table is generated from `ERRORS` (`python -m skinlesion.contract`) and a test
-keeps the two equal, so a new code cannot be added without being documented.
+The README's error tables are generated from `ERRORS` and `CLIENT_ERRORS` (`python -m
+skinlesion.contract`) and a test keeps them equal, so a new code cannot be added without being
+documented.
 """
 
 from dataclasses import dataclass
@@ -48,6 +50,59 @@ ERRORS: dict[str, ErrorCode] = {
     "too_many_redirects": ErrorCode(502, "the URL redirected more than 3 times"),
     "fetch_timeout": ErrorCode(504, "the download was too slow"),
 }
+
+
+# Codes that a client writes itself, never the service: what went wrong between them. The
+# scorer (`skinlesion.score`) and the clinic page both use these and only these.
+CLIENT_ERRORS: dict[str, str] = {
+    "throttled": "Lambda or API Gateway refused for load (429, `TooManyRequestsException`), still so after "
+    "the retries",
+    "http_NNN": "an HTTP status NNN that is not the service's own answer (the gateway's 403 for a "
+    "missing API key, a 502 or 504 of its own), still so after the retries",
+    "lambda_error": "the function itself failed (a crash, or its time limit): the runtime's `errorMessage`",
+    "invalid_response": "an answer that is not JSON, or lacks the prediction asked for",
+    "timeout": "no answer within `REQUEST_TIMEOUT_S` (the page)",
+    "network_error": "the service could not be reached (the page)",
+    "file_unreadable": "the browser could not read or prepare the file (the page)",
+    "too_large_to_send": "an image too large for one request even after the page reduced it (the page)",
+}
+
+
+def client_error_code(code: str) -> str:
+    """`code`, checked against `CLIENT_ERRORS` (`http_` and a status stands for `http_NNN`)."""
+    known = "http_NNN" if code.startswith("http_") and code[5:].isdigit() and len(code) == 8 else code
+    if known not in CLIENT_ERRORS:
+        raise ValueError(f"unknown client error code {code!r}; add it to skinlesion.contract.CLIENT_ERRORS")
+    return code
+
+
+# The function's time limit (template.yaml `Timeout`): no answer takes longer.
+FUNCTION_TIMEOUT_S = 30
+# How long a client waits for one answer: the function's limit, plus 90 s to send the largest request
+# (`PAYLOAD_LIMIT` at 0.5 Mbit/s, a clinic's slow uplink, takes 88 s).
+REQUEST_TIMEOUT_S = FUNCTION_TIMEOUT_S + 90
+# JSON bytes a client puts in one request: Lambda refuses a synchronous event over 6 MB, and API
+# Gateway wraps its own fields around the body.
+PAYLOAD_LIMIT = 5_500_000
+
+# The request's optional patient fields, in the order the results CSV shows them.
+METADATA_FIELDS = ("age", "sex", "site")
+# One row per image, as the scorer writes `--out` and the clinic page downloads its table: the
+# metadata the service used, the answer, or the error's code and message.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "image",
+    *METADATA_FIELDS,
+    "prediction",
+    "label",
+    *(f"p_{code}" for code in CLASS_CODES),
+    "malignant_probability",
+    "melanoma_alert",
+    "malignant_alert",
+    "out_of_distribution",
+    "ood_reasons",
+    "error_code",
+    "error_message",
+)
 
 
 class ServiceError(Exception):
@@ -210,13 +265,17 @@ def batch_answer(items: list[Prediction | ServiceError], model: ModelInfo) -> Ba
 
 
 def error_table() -> str:
-    """The README's Markdown table of error codes, grouped by status."""
+    """The README's Markdown tables of error codes: the service's, grouped by status, then the
+    clients' own."""
     statuses = sorted({error.status for error in ERRORS.values()})
     lines = ["| status | code | when |", "|---|---|---|"]
     for status in statuses:
         for code, error in ERRORS.items():
             if error.status == status:
                 lines.append(f"| {status} | `{code}` | {error.when} |")
+    lines += ["", "Written by a client (the scorer, the clinic page), never by the service:", ""]
+    lines += ["| code | when |", "|---|---|"]
+    lines += [f"| `{code}` | {when} |" for code, when in CLIENT_ERRORS.items()]
     return "\n".join(lines) + "\n"
 
 

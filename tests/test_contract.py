@@ -4,7 +4,15 @@ import ast
 
 import pytest
 
-from skinlesion.contract import ERRORS, ServiceError, batch_answer, error_table, prediction
+from skinlesion.contract import (
+    CLIENT_ERRORS,
+    ERRORS,
+    ServiceError,
+    batch_answer,
+    client_error_code,
+    error_table,
+    prediction,
+)
 from skinlesion.paths import REPO_ROOT
 
 
@@ -78,3 +86,20 @@ def test_an_out_of_distribution_flag_comes_with_its_reasons_and_a_message() -> N
     }
     flagged = out_of_distribution(10.0, 300.0, ["its contrast is too low (a blank frame?)"])
     assert flagged["flag"] and "should not be trusted" in flagged["message"]
+
+
+def test_client_codes_are_checked_and_http_stands_for_any_status() -> None:
+    assert client_error_code("throttled") == "throttled"
+    assert client_error_code("http_403") == "http_403"
+    for unknown in ("http_", "http_40", "http_4033", "not_a_code", "fetch_failed"):
+        with pytest.raises(ValueError, match="unknown client error code"):
+            client_error_code(unknown)
+    assert not set(CLIENT_ERRORS) & set(ERRORS)  # a client never writes the service's codes
+
+
+def test_the_scorer_writes_only_client_codes_of_its_own() -> None:
+    from skinlesion.score.backends import error_answer
+
+    assert error_answer("http_502", "x")["error"]["code"] == "http_502"
+    with pytest.raises(ValueError):
+        error_answer("gateway_down", "x")

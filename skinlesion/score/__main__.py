@@ -24,15 +24,17 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from skinlesion.client import API_KEY_ENV
+from skinlesion.contract import PAYLOAD_LIMIT, REQUEST_TIMEOUT_S
 from skinlesion.paths import DEFAULT_MODEL_PATH, REPO_ROOT
-from skinlesion.score.backends import MAX_BACKOFF, PAYLOAD_LIMIT, build_backend
+from skinlesion.score.backends import MAX_BACKOFF, build_backend
 from skinlesion.score.errors import RunStopped, UsageError
 from skinlesion.score.evaluation import evaluate_results, read_labels
 from skinlesion.score.inputs import list_input
 from skinlesion.score.results import appending, read_results, rewrite_results
 from skinlesion.score.scoring import quiet_request_logs, run
+from skinlesion.serving.config import Settings
 
-MAX_BATCH = 16  # the service's MAX_BATCH default
+MAX_BATCH = Settings.max_batch  # the service's MAX_BATCH default
 DEFAULT_CONCURRENCY = 8
 # Served only by the Runtime Interface Emulator (make serve, the container): one invocation at a
 # time, and it crashes on concurrent ones, so it gets one request at a time unless told otherwise.
@@ -199,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="seconds to wait for one answer (default: 60)",
+        help=f"seconds to wait for one answer (default: {REQUEST_TIMEOUT_S}: the function's time limit and "
+        "the upload of a full request on a slow link)",
     )
     remote.add_argument(
         "--api-key",
@@ -247,7 +250,7 @@ def check_modes(args: argparse.Namespace) -> None:
         raise UsageError(f"--batch-size is at most {MAX_BATCH} (the service's MAX_BATCH)")
     args.max_retries = 5 if args.max_retries is None else args.max_retries
     args.backoff = 0.5 if args.backoff is None else args.backoff
-    args.timeout = 60.0 if args.timeout is None else args.timeout
+    args.timeout = float(REQUEST_TIMEOUT_S) if args.timeout is None else args.timeout
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
 

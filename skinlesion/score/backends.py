@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from skinlesion.client import EndpointUnreachable
-from skinlesion.contract import ERRORS, ServiceError
+from skinlesion.contract import ERRORS, PAYLOAD_LIMIT, ServiceError, client_error_code
 from skinlesion.score.errors import RunStopped, UsageError
 from skinlesion.score.results import one_line
 
-# Lambda refuses a synchronous request over 6 MB; staying at 5.5 MB leaves room for the event
-# that API Gateway wraps around the body.
-PAYLOAD_LIMIT = 5_500_000
 LOCAL_BATCH = 8  # in this process: lets the handler overlap URL downloads (4 at a time)
 MAX_BACKOFF = 30.0  # seconds, the longest wait between two tries
 
@@ -36,7 +33,8 @@ class Transient(Exception):
 
 
 def error_answer(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+    """An answer the client writes itself: `code` is one of the contract's `CLIENT_ERRORS`."""
+    return {"error": {"code": client_error_code(code), "message": message}}
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skinlesion.contract import METADATA_FIELDS
 from skinlesion.score.errors import UsageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-METADATA_COLUMNS = ("age", "sex", "site")  # the request's own field names
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def row_metadata(row: dict[str, str | None]) -> dict[str, float | str]:
     that what it refuses (an age that is not a number, a site it does not know) becomes that row's
     `invalid_metadata` rather than a rule of this tool's own: text is sent as it is."""
     metadata: dict[str, float | str] = {}
-    for column in METADATA_COLUMNS:
+    for column in METADATA_FIELDS:
         text = (row.get(column) or "").strip()
         if text:
             metadata[column] = _number(text) if column == "age" else text

@@ -9,27 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.contract import METADATA_FIELDS, RESULT_COLUMNS, client_error_code
 from skinlesion.score.errors import UsageError
-from skinlesion.score.inputs import METADATA_COLUMNS, open_csv
+from skinlesion.score.inputs import open_csv
 
 Row = dict[str, Any]
 
-COLUMNS = [
-    "image",
-    *METADATA_COLUMNS,
-    "prediction",
-    "label",
-    *(f"p_{code}" for code in CLASS_CODES),
-    "malignant_probability",
-    "melanoma_alert",
-    "malignant_alert",
-    "out_of_distribution",
-    "ood_reasons",
-    "error_code",
-    "error_message",
-]
+COLUMNS = list(RESULT_COLUMNS)  # the contract's, shared with the clinic page's download
 # An --out written before the metadata columns: resumed, as its rows were scored without metadata.
-COLUMNS_WITHOUT_METADATA = [column for column in COLUMNS if column not in METADATA_COLUMNS]
+COLUMNS_WITHOUT_METADATA = [column for column in COLUMNS if column not in METADATA_FIELDS]
 
 
 def read_results(out: Path) -> list[Row]:
@@ -51,7 +39,7 @@ def read_results(out: Path) -> list[Row]:
         rows = list(reader)
         if reader.fieldnames == COLUMNS:
             return rows
-    rows = [{**dict.fromkeys(METADATA_COLUMNS, ""), **row} for row in rows]
+    rows = [{**dict.fromkeys(METADATA_FIELDS, ""), **row} for row in rows]
     rewrite_results(out, rows)
     return rows
 
@@ -95,10 +83,10 @@ def row_for(image: str, answer: dict[str, Any]) -> Row:
         return row
     if "errorMessage" in answer:  # the function itself failed: a crash, a timeout
         message = f"{answer.get('errorType', 'error')}: {answer['errorMessage']}"
-        row.update(error_code="lambda_error", error_message=one_line(message))
+        row.update(error_code=client_error_code("lambda_error"), error_message=one_line(message))
         return row
     metadata = answer.get("metadata") or {}  # what the service used, which may be less than was sent
-    row.update({column: metadata.get(column, "") for column in METADATA_COLUMNS})
+    row.update({column: metadata.get(column, "") for column in METADATA_FIELDS})
     row.update(prediction=answer["prediction"], label=answer["label"])
     row.update({f"p_{code}": answer["probabilities"][code] for code in CLASS_CODES})
     row["malignant_probability"] = answer.get("malignant_probability", "")

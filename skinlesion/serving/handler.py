@@ -173,7 +173,7 @@ def handle(event: Any, context: Any, service: Service | None = None) -> dict[str
     fields: dict[str, Any] = {"http": http}
     try:
         if http and is_page_request(event):
-            html, headers = page.page()
+            html, headers = page.page(settings)
             fields.update(status=200, page=True)
             logger.info("request", extra={"fields": fields})
             return {"statusCode": 200, "headers": headers, "body": html, "isBase64Encoded": False}

@@ -8,6 +8,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from skinlesion.contract import FUNCTION_TIMEOUT_S
 from tests.conftest import REPO
 from tests.deploy.test_deploy import NoManagedPolicies
 
@@ -57,7 +58,7 @@ def test_the_function_has_one_full_vcpu_as_the_sizing_table_chose(template: dict
     """1,769 MB is where Lambda gives a whole vCPU: the cheapest size per prediction that is not
     throttled (bench/results/lambda_sizing.md)."""
     function = template["Resources"]["ClassifierFunction"]["Properties"]
-    assert function["MemorySize"] == 1769 and function["Timeout"] == 30
+    assert function["MemorySize"] == 1769 and function["Timeout"] == FUNCTION_TIMEOUT_S
 
 
 def test_alarms_watch_errors_latency_throttles_and_drift(template: dict) -> None:

@@ -2,15 +2,18 @@
 
 import base64
 import hashlib
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from skinlesion.classes import CLASS_CODES, CLASS_NAMES
+from skinlesion.contract import CLIENT_ERRORS, PAYLOAD_LIMIT, REQUEST_TIMEOUT_S, RESULT_COLUMNS
 from skinlesion.metadata import AGE_LIMITS, SEXES, SITES
 from skinlesion.serving.config import Settings
 from skinlesion.serving.handler import Service, handle
-from skinlesion.serving.page import PAGE
+from skinlesion.serving.page import CONFIG_SLOT, PAGE, _as_script_data, service_config
 from tests.support.events import http_api_event, rest_api_event
 
 
@@ -34,7 +37,42 @@ def test_get_root_is_the_page(kind: str, service: Service) -> None:
     response = handle(page_event(kind), None, service)
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
-    assert response["body"] == PAGE.read_text(encoding="utf-8") and "<html" in response["body"]
+    assert "<html" in response["body"] and CONFIG_SLOT not in response["body"]
+
+
+def service_config_block(html: str) -> dict:
+    (block,) = re.findall(r'<script type="application/json" id="service-config">(.*?)</script>', html)
+    return json.loads(block)
+
+
+def test_the_page_gets_the_classes_limits_and_columns_from_the_service(tiny_model: Path) -> None:
+    """Nothing the page shares with the service is written in it: a function configured for
+    batches of 4 gives a page that sends at most 4."""
+    settings = Settings(model_path=tiny_model, max_batch=4)
+    response = handle(page_event("rest"), None, Service(settings))
+    config = service_config_block(response["body"])
+    assert config == service_config(settings)
+    assert config["max_batch"] == 4 and config["class_codes"] == list(CLASS_CODES)
+    assert config["class_names"] == CLASS_NAMES and config["csv_columns"] == list(RESULT_COLUMNS)
+    assert config["request_timeout_ms"] == REQUEST_TIMEOUT_S * 1000
+    assert config["max_request_chars"] == PAYLOAD_LIMIT
+    template = PAGE.read_text(encoding="utf-8")
+    assert '"akiec"' not in template and "Melanocytic nevus" not in template  # not restated
+
+
+def test_the_filled_in_data_cannot_close_its_script_element() -> None:
+    text = _as_script_data({"name": "</script><script>alert(1)</script>", "a": "&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"name": "</script><script>alert(1)</script>", "a": "&"}
+
+
+def test_every_code_the_page_writes_itself_is_a_contract_client_code() -> None:
+    html = PAGE.read_text(encoding="utf-8")
+    codes = set(re.findall(r'clientError\("([a-z_]+)",', html))
+    codes |= set(re.findall(r'clientError\(aborted \? "([a-z_]+)" : "([a-z_]+)"', html)[0])
+    assert {"file_unreadable", "invalid_response", "timeout", "network_error"} <= codes
+    assert codes <= set(CLIENT_ERRORS)
+    assert 'clientError("http_" + response.status' in html and "http_NNN" in CLIENT_ERRORS
 
 
 def test_the_policy_allows_exactly_the_pages_own_script_and_style(service: Service) -> None:

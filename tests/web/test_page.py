@@ -197,7 +197,7 @@ def test_patient_details_go_with_each_image_and_can_be_changed_per_image(
     assert browser.attribute(browser.find("#result-1"), "data-prediction") in CLASS_CODES
 
     rows = downloaded_csv(browser)
-    assert list(rows[0])[:5] == ["image", "status", "age", "sex", "site"]
+    assert list(rows[0]) == list(contract.RESULT_COLUMNS)  # the batch scorer's columns
     used = [(row["age"], row["sex"], row["site"]) for row in rows]
     assert used == [("", "", ""), ("", "", "back")]
 
@@ -221,5 +221,5 @@ def test_the_details_an_answer_used_are_shown_and_exported(
     browser.wait_for(settled(1))
     assert outcome(browser, 1).startswith("With the patient's details: age 63, male, lower extremity")
     (row,) = downloaded_csv(browser)
-    assert (row["status"], row["age"], row["sex"], row["site"]) == ("ok", "63", "male", "lower extremity")
+    assert (row["error_code"], row["age"], row["sex"], row["site"]) == ("", "63", "male", "lower extremity")
     assert row["prediction"] == "mel"
