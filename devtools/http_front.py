@@ -8,7 +8,6 @@ handler answering both. Bodies over Lambda's 6 MB synchronous payload get API Ga
 import base64
 import json
 import threading
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -56,7 +55,7 @@ def _handler(invoke_url: str) -> type[BaseHTTPRequestHandler]:
             try:  # as long as the function may run, and its cold start (the model load)
                 with urllib.request.urlopen(request, timeout=FUNCTION_TIMEOUT_S + 10) as response:
                     answer = json.loads(response.read())
-            except (urllib.error.URLError, ValueError) as error:
+            except (OSError, ValueError) as error:  # refused, reset, timed out (URLError is one), not JSON
                 self._reply(
                     502, {"Content-Type": "application/json"}, json.dumps({"message": str(error)}).encode()
                 )

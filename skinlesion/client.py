@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from skinlesion.contract import REQUEST_TIMEOUT_S
+from skinlesion.contract import REQUEST_TIMEOUT_S, client_error_code
 
 LOCAL_ENDPOINT = "http://localhost:8080/2015-03-31/functions/function/invocations"
 DEFAULT_IMAGE = "https://upload.wikimedia.org/wikipedia/commons/6/6c/Melanoma.jpg"
@@ -64,7 +64,8 @@ def post_json(
         try:
             return json.loads(body)
         except ValueError:
-            return {"error": {"code": f"http_{error.code}", "message": body.decode(errors="replace")[:500]}}
+            code = client_error_code(f"http_{error.code}")
+            return {"error": {"code": code, "message": body.decode(errors="replace")[:500]}}
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
         reason = getattr(error, "reason", error)
         raise EndpointUnreachable(f"cannot reach {url}: {reason}") from None

@@ -37,6 +37,7 @@ def service_config(settings: Settings) -> dict[str, Any]:
         "class_codes": list(CLASS_CODES),
         "class_names": CLASS_NAMES,
         "max_batch": settings.max_batch,
+        "max_body_bytes": settings.max_body_bytes,
         "max_request_chars": PAYLOAD_LIMIT,
         "request_timeout_ms": REQUEST_TIMEOUT_S * 1000,
         "csv_columns": list(RESULT_COLUMNS),
