@@ -138,6 +138,8 @@ def test_the_image_holds_serving_only() -> None:
         "contract.py",
         "model_card.py",
         "metadata.py",
+        "temperature.py",
+        "inference.py",
         "image",
         "serving",
     }
