@@ -25,7 +25,6 @@ from PIL import Image
 from bench.draft_decode import median_ms
 from skinlesion.analysis.evaluate import percentile_interval
 from skinlesion.analysis.lesion_mask import centred_blob, judged, lesion_mask, share_inside
-from skinlesion.inference import median_invoke_ms
 from skinlesion.paths import DEFAULT_MODEL_PATH, default_data_dir
 from skinlesion.serving import heatmap
 from skinlesion.serving.config import Settings
@@ -161,7 +160,7 @@ def main() -> None:
         print(f"{name:<40}{s['mean']:>7.3f}{s['median']:>8.3f}  {paired:<26}{beats:>10}")
 
     timings = [explain_timings(service, image, args.repeats) for image in timing_images]
-    invoke = median_invoke_ms(model.interpreter, 10 * args.repeats)  # the last image's input is set
+    invoke = model.latency_ms(service.preprocessor.resized_array(timing_images[-1]), 10 * args.repeats)
     median = {key: statistics.median(t[key] for t in timings) for key in timings[0]}
     extra = median["explained"] - median["answer"]
     rows = {

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from skinlesion.classes import CLASS_CODES
+from skinlesion.temperature import log_probabilities
 
 MELANOMA = CLASS_CODES.index("mel")
 LEVEL = 0.95
@@ -44,7 +45,7 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
 
 def negative_log_likelihood(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean -log P(true class): unlike accuracy, it punishes confident mistakes."""
-    return float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, None)).mean())
+    return float(-log_probabilities(probs[np.arange(len(y_true)), y_true]).mean())
 
 
 def evaluate(
