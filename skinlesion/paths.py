@@ -14,7 +14,8 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v2.tflite"
 
 # What a `train.py` run folder holds. The split and the best checkpoint's validation probabilities
-# (metadata order) are also read back by `skinlesion.analysis.compare`, without TensorFlow.
+# (metadata order) are also read back by `skinlesion.analysis.compare`, without TensorFlow (only
+# its --images runs the checkpoint itself).
 RUN_CONFIG_FILE = "config.json"  # the resolved options, read back by --resume
 RUN_SPLIT_FILE = "split.csv"
 RUN_STATE_FILE = "state.json"  # epoch, schedule position, RNG state, history

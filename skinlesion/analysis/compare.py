@@ -18,6 +18,11 @@ e.g. two backbones on a second split seed:
 Several candidates after A are scored as one ensemble, the mean of their probabilities:
 
     python -m skinlesion.analysis.compare runs/a runs/a runs/b    # A against the ensemble of A and B
+
+`--images DIR` scores both on a labelled folder instead (`labels.csv` and `images/`, as
+`train.py --extra-data` takes), e.g. a clinic neither model trained on (`clinic_split`); a run
+folder's best checkpoint then runs in Keras on those images. Such a folder has no lesion ids, so
+its intervals resample images: narrower than they should be where a lesion has several.
 """
 
 import argparse
@@ -29,9 +34,17 @@ import pandas as pd
 
 from skinlesion import dataset, paths
 from skinlesion.analysis.evaluate import paired_difference
-from skinlesion.image.preprocessing import Preprocessor
+from skinlesion.image.preprocessing import Preprocessor, PreprocessSpec
 from skinlesion.inference import LesionModel
-from skinlesion.paths import DEFAULT_MODEL_PATH, RUN_SPLIT_FILE, RUN_VAL_PROBABILITIES_FILE
+from skinlesion.paths import (
+    DEFAULT_MODEL_PATH,
+    RUN_BEST_MODEL_FILE,
+    RUN_SPLIT_FILE,
+    RUN_SUMMARY_FILE,
+    RUN_VAL_PROBABILITIES_FILE,
+)
+
+PREDICT_CHUNK = 256  # images scaled to float32 at a time (256x192: 150 MB)
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +60,13 @@ def parse_args() -> argparse.Namespace:
         "their probabilities (an ensemble)",
     )
     add_validation_options(p)
+    p.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="score on this labelled folder (labels.csv: image,dx; the files in images/) instead of "
+        "--split's validation images, e.g. runs/clinics/msk of `python -m skinlesion.analysis.clinic_split`",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return p.parse_args()
 
@@ -80,9 +100,12 @@ def validation_rows(args: argparse.Namespace) -> pd.DataFrame:
     return rows[rows["split"] == "val"]
 
 
-def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
-    """The model's validation probabilities: a .tflite on its images resized as its card says, or
-    a run folder's saved ones, refused unless the run was validated on exactly these images."""
+def probabilities(model: Path, val: pd.DataFrame, validation: bool = True) -> np.ndarray:
+    """The model's probabilities on `val`'s images: a .tflite on them resized as its card says; a
+    run folder's saved ones for `validation` images (refused unless the run was validated on
+    exactly these), else its best checkpoint's."""
+    if model.is_dir() and not validation:
+        return checkpoint_probabilities(model, val)
     if model.is_dir():
         run_split = model / RUN_SPLIT_FILE
         if set(dataset.read_split(run_split).query("split == 'val'")["image_id"]) != set(val["image_id"]):
@@ -91,6 +114,23 @@ def probabilities(model: Path, val: pd.DataFrame) -> np.ndarray:
     loaded = LesionModel.load(model, num_threads=2)
     pixels = dataset.load_images(list(val["path"]), Preprocessor(loaded.card.preprocessing), model.name)
     return loaded.predict(pixels)
+
+
+def checkpoint_probabilities(run: Path, rows: pd.DataFrame) -> np.ndarray:
+    """A run's best checkpoint in Keras on `rows`' images, preprocessed as its summary says.
+    TensorFlow is imported here only: comparing saved validation probabilities needs none."""
+    import keras
+
+    spec = PreprocessSpec.from_card(json.loads((run / RUN_SUMMARY_FILE).read_text())["preprocessing"])
+    pre = Preprocessor(spec)
+    pixels = dataset.load_images(list(rows["path"]), pre, run.name)
+    model = keras.models.load_model(run / RUN_BEST_MODEL_FILE, compile=False)
+    return np.concatenate(
+        [
+            model.predict(pre.preprocess(pixels[i : i + PREDICT_CHUNK]), verbose=0)
+            for i in range(0, len(pixels), PREDICT_CHUNK)
+        ]
+    )
 
 
 def print_paired(result: dict[str, dict]) -> None:
@@ -103,15 +143,21 @@ def print_paired(result: dict[str, dict]) -> None:
 
 def main() -> None:
     args = parse_args()
-    val = validation_rows(args)
-    probs_a = probabilities(args.model_a, val)
-    probs_b = np.mean([probabilities(model, val) for model in args.model_b], axis=0)
+    validation = args.images is None
+    rows = validation_rows(args) if validation else dataset.load_extra(args.images)
+    groups = rows["lesion_id"] if validation else rows["image_id"]
+    probs_a = probabilities(args.model_a, rows, validation)
+    probs_b = np.mean([probabilities(model, rows, validation) for model in args.model_b], axis=0)
     result = paired_difference(
-        dataset.labels(val["dx"]), probs_a, probs_b, val["lesion_id"].to_numpy(), n_boot=args.n_boot
+        dataset.labels(rows["dx"]), probs_a, probs_b, groups.to_numpy(), n_boot=args.n_boot
     )
     name_b = " + ".join(model.name for model in args.model_b)
-    print(f"A = {args.model_a.name}, B = {name_b}; {len(val)} validation images, "
-          f"{val['lesion_id'].nunique()} lesions, 95 % paired intervals by lesion")  # fmt: skip
+    if validation:
+        where = f"{len(rows)} validation images, {groups.nunique()} lesions, 95 % paired intervals by lesion"
+    else:
+        present = ", ".join(f"{dx} {n}" for dx, n in rows["dx"].value_counts().items())
+        where = f"{len(rows)} images of {args.images} ({present}), 95 % paired intervals by image"
+    print(f"A = {args.model_a.name}, B = {name_b}; {where}")
     print_paired(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -10,8 +10,12 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 
 from skinlesion.analysis.compare import probabilities
+from skinlesion.classes import CLASS_CODES
 from skinlesion.dataset import labels, lesion_split, load_metadata, write_split
-from skinlesion.paths import RUN_SPLIT_FILE, RUN_VAL_PROBABILITIES_FILE
+from skinlesion.image.preprocessing import PreprocessSpec
+from skinlesion.model_card import ModelCard, card_path
+from skinlesion.paths import RUN_BEST_MODEL_FILE, RUN_SPLIT_FILE, RUN_SUMMARY_FILE, RUN_VAL_PROBABILITIES_FILE
+from tests.support.datasets import write_tiny_extra
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,3 +93,34 @@ def test_several_candidates_are_scored_as_the_mean_of_their_probabilities(
     ensemble = (model_probs + other_probs) / 2
     expected = balanced_accuracy_score(labels(val["dx"]), ensemble.argmax(axis=1))
     assert json.loads(out.read_text())["balanced_accuracy"]["b"] == pytest.approx(expected)
+
+
+def test_images_of_a_labelled_folder_score_a_model_and_a_run_checkpoint_alike(tmp_path: Path) -> None:
+    """--images: a .tflite and a run folder holding the same network in Keras (its best checkpoint,
+    run on those images since no probabilities were saved for them) agree; intervals are by image."""
+    import keras
+
+    from skinlesion.conversion.tflite import keras_to_tflite
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((48, 64, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    network = keras.Model(inputs, keras.layers.Dense(len(CLASS_CODES), activation="softmax")(x))
+    spec = PreprocessSpec(input_size=(64, 48))
+    tflite = tmp_path / "net.tflite"
+    tflite.write_bytes(keras_to_tflite(network))
+    ModelCard(spec, name="net", version="0.0.1").write(card_path(tflite))
+    run = tmp_path / "run"
+    run.mkdir()
+    network.save(run / RUN_BEST_MODEL_FILE)
+    (run / RUN_SUMMARY_FILE).write_text(json.dumps({"preprocessing": spec.to_card()}))
+    images = write_tiny_extra(tmp_path / "clinic", per_class=4)
+
+    out = tmp_path / "comparison.json"
+    done = _compare(str(tflite), str(run), "--images", str(images), "--json", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"28 images of {images}" in done.stdout and "intervals by image" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["balanced_accuracy"]["b"] == pytest.approx(result["balanced_accuracy"]["a"], abs=1e-9)
+    assert result["macro_roc_auc"]["b"] == pytest.approx(result["macro_roc_auc"]["a"], abs=1e-3)
