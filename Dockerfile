@@ -17,7 +17,7 @@ RUN python /tmp/build/lock_requirements.py /tmp/build/Pipfile.lock > /tmp/build/
     && rm -rf /tmp/build
 
 # The model changes less often than the code. MODEL_PATH's default is this file.
-COPY models/skin-lesion-class_v2.tflite models/skin-lesion-class_v2.json ${LAMBDA_TASK_ROOT}/models/
+COPY models/skin-lesion-class_v3.tflite models/skin-lesion-class_v3.json ${LAMBDA_TASK_ROOT}/models/
 
 COPY skinlesion/__init__.py skinlesion/classes.py skinlesion/paths.py skinlesion/contract.py \
      skinlesion/model_card.py skinlesion/metadata.py skinlesion/temperature.py skinlesion/inference.py \

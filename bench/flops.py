@@ -9,7 +9,7 @@ as BLAS runs a large matmul (not a strict bound: depthwise and 1x1 convolutions 
 run slower, a better-tuned kernel could run faster); the measured invoke time beside it says
 how far the runtime is from that floor.
 
-  python -m bench.flops [--model models/skin-lesion-class_v2.tflite] [--seconds 2] [--invokes 50]
+  python -m bench.flops [--model models/skin-lesion-class_v3.tflite] [--seconds 2] [--invokes 50]
 """
 
 import argparse

@@ -222,7 +222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model",
         type=Path,
         default=DEFAULT_MODEL_PATH,
-        help="the .tflite served, its card .json beside it (default: models/skin-lesion-class_v2.tflite)",
+        help="the .tflite served, its card .json beside it (default: models/skin-lesion-class_v3.tflite)",
     )
     option(
         "--images",

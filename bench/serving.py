@@ -6,7 +6,7 @@ are for the whole handler (base64 JSON event in, response dict out), as Lambda r
 breakdown times each stage of that path on the same functions, beside the network's floor
 (its FLOPs over this core's measured rate).
 
-  python -m bench.serving [--model models/skin-lesion-class_v2.tflite] [--images DIR]
+  python -m bench.serving [--model models/skin-lesion-class_v3.tflite] [--images DIR]
 """
 
 import argparse

@@ -4,7 +4,7 @@
 #
 # .gpu/ comes from scripts/prepare_gpu_run.sh and travels with the call (carry: [".gpu"]).
 # .gpu/runs.txt holds one run per line: NAME then train.py options, e.g.
-#     bn-s42 --split models/skin-lesion-class_v2_split.csv --train-batchnorm --fine-tune-epochs 20
+#     bn-s42 --split models/skin-lesion-class_v3_split.csv --train-batchnorm --fine-tune-epochs 20
 # Each run is stopped after BUDGET_S seconds (default 480) and is resumable from its folder.
 # Back in $OUT: NAME.h5 (each run's best checkpoint) and runs.tar.gz (every run folder without
 # its checkpoints and training state, plus the logs); convert_model.py turns an .h5 into the

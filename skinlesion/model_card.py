@@ -23,7 +23,9 @@ MODEL_NAME = "skin-lesion-class"
 # (source_jpeg_quality). 2.4.0: 2.3.1's network, its card adding p(diagnosis | age, sex, site) with the
 # fused answers' temperature and alerts (`metadata`). 2.5.0: the same network and answers; the
 # out-of-distribution score is a detector of "not dermoscopy" trained on photos and their crops.
-MODEL_VERSION = "2.5.0"
+# 3.0.0: 2.3.1's network continued for 2 epochs on HAM10000 and ISIC 2019's 15,284 other images
+# (`--init-from --extra-data --prior-by-source`, docs/training.md), so not train.py's defaults.
+MODEL_VERSION = "3.0.0"
 LICENCE = (
     "Trained on HAM10000 (Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161, 2018), distributed under "
     "CC BY-NC-SA 4.0: this model inherits its terms and may be used and shared for non-commercial "

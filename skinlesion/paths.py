@@ -11,7 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO_ROOT / "models"
 # The shipped model: its card, Keras file, split and quantized variant are named after it
 # (`.json`, `.h5`, `_split.csv`, `_dynamic.tflite`); the Dockerfile copies the `.tflite` and `.json`.
-DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v2.tflite"
+DEFAULT_MODEL_PATH = MODELS_DIR / "skin-lesion-class_v3.tflite"
 
 # What a `train.py` run folder holds. The split and the best checkpoint's validation probabilities
 # (metadata order) are also read back by `skinlesion.analysis.compare`, without TensorFlow (only

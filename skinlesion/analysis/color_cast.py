@@ -8,7 +8,7 @@ camera would), through the served numeric path (the card's resize and colour con
 how many answers stay the same. Prints figures; asserts none. Example, the shipped model against
 a candidate:
 
-    python -m skinlesion.analysis.color_cast models/skin-lesion-class_v2.tflite runs/x/candidate.tflite
+    python -m skinlesion.analysis.color_cast models/skin-lesion-class_v3.tflite runs/x/candidate.tflite
 """
 
 import argparse

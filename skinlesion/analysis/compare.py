@@ -4,8 +4,9 @@ Each model's own intervals (its card) are wide on ~1,500 validation lesions; sco
 the same bootstrap resamples shows whether one is really better. Example, the shipped model
 against its predecessor from git history:
 
-    git show d5d3f92:models/skin-lesion-class_v1.tflite > /tmp/v1.tflite
-    python -m skinlesion.analysis.compare /tmp/v1.tflite models/skin-lesion-class_v2.tflite
+    git show e4c1a11:models/skin-lesion-class_v2.tflite > /tmp/v2.tflite
+    git show e4c1a11:models/skin-lesion-class_v2.json > /tmp/v2.json
+    python -m skinlesion.analysis.compare /tmp/v2.tflite models/skin-lesion-class_v3.tflite
 
 Each model gets its own input (size and scaling from its own card), so a model trained at
 another resolution or with another backbone compares as it is served. A run folder of
